@@ -1,0 +1,87 @@
+#include "spectra/backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "spectra/cpu/cpu_backend.h"
+#include "spectra/cuda_entry.h"
+
+namespace muspec {
+
+namespace {
+constexpr double kEps64 = std::numeric_limits<double>::epsilon();
+}
+
+const char* method_name(SpectralMethod m) {
+  switch (m) {
+    case SpectralMethod::Auto: return "auto";
+    case SpectralMethod::Svd: return "svd";
+    case SpectralMethod::Gram: return "gram";
+  }
+  return "?";
+}
+
+SpectralMethod parse_method(const std::string& s) {
+  if (s == "auto") return SpectralMethod::Auto;
+  if (s == "svd") return SpectralMethod::Svd;
+  if (s == "gram") return SpectralMethod::Gram;
+  throw UsageError("unknown method '" + s + "' (expected auto, svd or gram)");
+}
+
+const char* device_name(Device d) {
+  switch (d) {
+    case Device::Auto: return "auto";
+    case Device::Cpu: return "cpu";
+    case Device::Cuda: return "cuda";
+  }
+  return "?";
+}
+
+Device parse_device(const std::string& s) {
+  if (s == "auto") return Device::Auto;
+  if (s == "cpu") return Device::Cpu;
+  if (s == "cuda") return Device::Cuda;
+  throw UsageError("unknown device '" + s + "' (expected auto, cpu or cuda)");
+}
+
+double svd_floor(double sigma_max, int64_t rows, int64_t cols) {
+  return static_cast<double>(std::max(rows, cols)) * kEps64 * sigma_max;
+}
+
+double gram_floor(double sigma_max, int64_t rows, int64_t cols) {
+  return std::sqrt(static_cast<double>(std::max(rows, cols)) * kEps64) * sigma_max;
+}
+
+SingularValues SpectralBackend::singular_values(std::vector<double>& x, int64_t rows,
+                                                int64_t cols, SpectralMethod method,
+                                                const std::string& label) {
+  if (rows <= 0 || cols <= 0) throw UsageError(label + ": empty matrix " + std::to_string(rows) + "x" + std::to_string(cols));
+  MUSPEC_ASSERT(static_cast<int64_t>(x.size()) == rows * cols);
+  SingularValues out;
+  if (method != SpectralMethod::Svd) {
+    out.sigma = gram_values(x, rows, cols, label);
+    out.method = SpectralMethod::Gram;
+    out.floor = gram_floor(out.sigma.back(), rows, cols);
+    const bool under_floor = out.sigma.front() < out.floor;
+    if (method == SpectralMethod::Gram || !under_floor) return out;
+  }
+  out.sigma = svd_values(x, rows, cols, label);
+  out.method = SpectralMethod::Svd;
+  out.floor = svd_floor(out.sigma.back(), rows, cols);
+  return out;
+}
+
+std::unique_ptr<SpectralBackend> make_backend(const BackendOptions& options, std::string* notice) {
+  if (options.device == Device::Cpu) return make_cpu_backend(options);
+  if (options.device == Device::Cuda) return make_cuda_backend(options);  // throws if unavailable
+  std::string why;
+  if (auto gpu = try_make_cuda_backend(options, &why)) return gpu;
+  if (notice) *notice = "using the CPU backend: " + why;
+  return make_cpu_backend(options);
+}
+
+int cuda_device_count() { return cuda_devices_present(); }
+
+}  // namespace muspec

@@ -1,0 +1,77 @@
+// The spectral backend interface: all singular values of a matrix, no vectors.
+//
+// Backends (spectra/cpu/, spectra/cuda/) implement two hooks, one per method; argument checks
+// and the `auto` policy live once, in SpectralBackend::singular_values().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace muspec {
+
+enum class SpectralMethod : uint8_t {
+  Auto,  ///< gram, falling back to svd when sigma_min is under gram's reliable floor
+  Svd,   ///< bidiagonal SVD in float64 (LAPACK ?gesdd, values only): the reference
+  Gram,  ///< float64 Gram matrix of the smaller side + symmetric eigensolver (faster)
+};
+
+enum class Device : uint8_t { Auto, Cpu, Cuda };
+
+const char* method_name(SpectralMethod m);   ///< "auto", "svd", "gram"
+SpectralMethod parse_method(const std::string& s);  ///< throws UsageError
+const char* device_name(Device d);
+Device parse_device(const std::string& s);          ///< throws UsageError
+
+/// Reliable floor of each method, in units of sigma (see docs/spectral-methods.md).
+///  svd:  max(m, n) * eps64 * sigma_max            (numpy's matrix_rank tolerance on X)
+///  gram: sqrt(max(m, n) * eps64) * sigma_max      (the same tolerance on X^T X, in sigma)
+/// Above its floor a method's relative error is at most about eps64 * sigma_max / sigma (svd)
+/// or eps64 / 2 * (sigma_max / sigma)^2 (gram).
+double svd_floor(double sigma_max, int64_t rows, int64_t cols);
+double gram_floor(double sigma_max, int64_t rows, int64_t cols);
+
+struct SingularValues {
+  std::vector<double> sigma;  ///< min(rows, cols) values, ascending, non-negative
+  SpectralMethod method = SpectralMethod::Svd;  ///< the method that produced them (never Auto)
+  double floor = 0.0;         ///< reliable floor of that method for this matrix
+};
+
+class SpectralBackend {
+ public:
+  virtual ~SpectralBackend() = default;
+  virtual Device device() const = 0;
+  /// Human-readable description ("cpu: OpenBLAS 0.3.21, 2 threads").
+  virtual std::string description() const = 0;
+
+  /// Singular values of the rows x cols row-major float64 matrix `x` (finite entries only).
+  /// `x` may be overwritten. `label` names the matrix in error messages.
+  SingularValues singular_values(std::vector<double>& x, int64_t rows, int64_t cols,
+                                 SpectralMethod method, const std::string& label);
+
+ protected:
+  /// Values of x (not modified), ascending, via the float64 Gram route.
+  virtual std::vector<double> gram_values(const std::vector<double>& x, int64_t rows,
+                                          int64_t cols, const std::string& label) = 0;
+  /// Values of x (may be destroyed), ascending, via a float64 SVD.
+  virtual std::vector<double> svd_values(std::vector<double>& x, int64_t rows, int64_t cols,
+                                         const std::string& label) = 0;
+};
+
+struct BackendOptions {
+  Device device = Device::Auto;
+  int blas_threads = 0;  ///< threads the backend's BLAS may use per call; 0 = all cores
+};
+
+/// Creates the backend for `options.device`. Device::Auto picks CUDA when this build has it
+/// and a GPU is present, else the CPU; `notice` (if not null) receives a one-line explanation
+/// when Auto fell back. Device::Cuda without CUDA support or without a GPU throws
+/// NotAvailableError.
+std::unique_ptr<SpectralBackend> make_backend(const BackendOptions& options,
+                                              std::string* notice = nullptr);
+
+/// Number of usable CUDA devices (0 in a build without CUDA).
+int cuda_device_count();
+
+}  // namespace muspec

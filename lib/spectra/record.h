@@ -1,0 +1,33 @@
+// One analysed matrix: where it came from, how it was computed, and its spectrum.
+// This is the unit that scans produce, the spectra store persists, and analyses consume.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "spectra/summary.h"
+
+namespace muspec {
+
+struct SpectrumRecord {
+  // ---- identity ----
+  std::string name;         ///< display name: tensor name, plus "[k]" for slice k of a stack
+  std::string tensor;       ///< tensor name as stored in the file
+  int64_t slice = -1;       ///< index into the leading dims of a >2-D tensor; -1 for a matrix
+  std::string file;         ///< file holding the tensor
+  int64_t rows = 0, cols = 0;             ///< matrix shape as analysed
+  std::vector<int64_t> tensor_shape;      ///< full shape of the stored tensor
+  std::string dtype;        ///< stored dtype, safetensors spelling ("BF16")
+  std::string transform;    ///< "none" or "sign"
+  // ---- computation ----
+  std::string method;       ///< "gram" or "svd" (the method that produced sigma)
+  std::string device;       ///< "cpu" or "cuda"
+  double floor = 0.0;       ///< reliable floor in units of sigma; values below are flagged
+  int64_t nonfinite = 0;    ///< NaN/Inf entries; when > 0 the matrix was not analysed
+  // ---- results ----
+  std::vector<double> sigma;  ///< all min(rows, cols) singular values, ascending
+  SpectralSummary summary;
+};
+
+}  // namespace muspec

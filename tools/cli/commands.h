@@ -1,0 +1,27 @@
+// One function per subcommand (one file each): declares the subcommand's options on `sub`
+// and returns the action that runs it. The action returns an ExitCode.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace CLI { class App; }
+
+namespace muspec::cli {
+
+using Action = std::function<int()>;
+
+Action setup_scan(CLI::App& sub);
+Action setup_synth(CLI::App& sub);
+
+struct Subcommand {
+  const char* name;
+  const char* summary;
+  Action (*setup)(CLI::App&);
+};
+
+/// The table that drives parsing, `muspec help` and "did you mean".
+const std::vector<Subcommand>& subcommands();
+
+}  // namespace muspec::cli
