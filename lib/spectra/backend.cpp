@@ -46,12 +46,18 @@ Device parse_device(const std::string& s) {
   throw UsageError("unknown device '" + s + "' (expected auto, cpu or cuda)");
 }
 
+namespace {
+double rounding_scale(int64_t rows, int64_t cols) {
+  return std::sqrt(static_cast<double>(std::max(rows, cols))) * kEps64;
+}
+}  // namespace
+
 double svd_floor(double sigma_max, int64_t rows, int64_t cols) {
-  return static_cast<double>(std::max(rows, cols)) * kEps64 * sigma_max;
+  return rounding_scale(rows, cols) / kFloorRelativeAccuracy * sigma_max;
 }
 
 double gram_floor(double sigma_max, int64_t rows, int64_t cols) {
-  return std::sqrt(static_cast<double>(std::max(rows, cols)) * kEps64) * sigma_max;
+  return std::sqrt(rounding_scale(rows, cols) / (2 * kFloorRelativeAccuracy)) * sigma_max;
 }
 
 SingularValues SpectralBackend::singular_values(std::vector<double>& x, int64_t rows,

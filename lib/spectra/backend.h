@@ -24,11 +24,16 @@ SpectralMethod parse_method(const std::string& s);  ///< throws UsageError
 const char* device_name(Device d);
 Device parse_device(const std::string& s);          ///< throws UsageError
 
-/// Reliable floor of each method, in units of sigma (see docs/spectral-methods.md).
-///  svd:  max(m, n) * eps64 * sigma_max            (numpy's matrix_rank tolerance on X)
-///  gram: sqrt(max(m, n) * eps64) * sigma_max      (the same tolerance on X^T X, in sigma)
-/// Above its floor a method's relative error is at most about eps64 * sigma_max / sigma (svd)
-/// or eps64 / 2 * (sigma_max / sigma)^2 (gram).
+/// Relative accuracy that a method's reliable floor guarantees: every singular value at or
+/// above the floor is within this relative error of the exact singular value of the stored
+/// matrix (docs/spectral-methods.md derives the floors and shows the measurements).
+inline constexpr double kFloorRelativeAccuracy = 1e-2;
+
+/// Reliable floor of each method, in units of sigma, with c = sqrt(max(m, n)) * eps64:
+///  svd:  c * sigma_max / kFloorRelativeAccuracy
+///        (backward-stable SVD: absolute error about c * sigma_max)
+///  gram: sqrt(c / (2 kFloorRelativeAccuracy)) * sigma_max
+///        (eigenvalue error about c * sigma_max^2, so sigma error c sigma_max^2 / (2 sigma))
 double svd_floor(double sigma_max, int64_t rows, int64_t cols);
 double gram_floor(double sigma_max, int64_t rows, int64_t cols);
 

@@ -1,5 +1,131 @@
+// muspec scan PATH... -o spectra.h5 [--summary table.csv] [--json summary.json] ...
 #include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "cli/app.h"
 #include "cli/commands.h"
+#include "core/atomic_file.h"
+#include "core/build_config.h"
+#include "core/error.h"
+#include "progress.h"
+#include "report.h"
+#include "scan.h"
+#include "store/spectra_store.h"
+
 namespace muspec::cli {
-Action setup_scan(CLI::App& sub) { return [] { return 0; }; }
+
+namespace {
+
+struct ScanArgs {
+  ScanOptions scan;
+  std::string h5_out, csv_out, json_out, method = "auto", device = "auto", transform = "none";
+  bool quiet = false, list_ignored = false;
+  std::string command_line;
+};
+
+std::string now_iso8601() {
+  char buf[32];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
 }
+
+/// The short category of an "ignored" reason, for the one-line tally.
+std::string ignore_category(const std::string& reason) {
+  for (const char* k : {"1-D", "scalar", "too small", "empty", "dtype"})
+    if (reason.find(k) != std::string::npos) return k;
+  return "other";
+}
+
+void report_issues(const ScanResult& r, const ScanArgs& a) {
+  for (const auto& n : r.notices) std::cerr << "muspec: note: " << n << "\n";
+  for (const auto& s : r.skipped)
+    std::cerr << "muspec: skipped " << s.file << (s.tensor.empty() ? "" : ": tensor '" + s.tensor + "'") << ": "
+              << s.reason << "\n";
+  if (r.ignored.empty() || a.quiet) return;
+  if (a.list_ignored) {
+    for (const auto& s : r.ignored) std::cerr << "muspec: ignored " << s.file << ": '" << s.tensor << "': " << s.reason << "\n";
+    return;
+  }
+  std::map<std::string, int> tally;
+  for (const auto& s : r.ignored) ++tally[ignore_category(s.reason)];
+  std::cerr << "muspec: ignored " << r.ignored.size() << " tensors that are not matrices to analyse (";
+  bool first = true;
+  for (const auto& [k, n] : tally) std::cerr << (first ? "" : ", ") << n << " " << k, first = false;
+  std::cerr << "); --list-ignored names them\n";
+}
+
+void write_outputs(const ScanResult& r, const ScanArgs& a) {
+  if (!a.h5_out.empty()) {
+    SpectraFile f;
+    f.records = r.records;
+    f.attributes = {{"muspec_version", kVersion}, {"created", now_iso8601()}, {"command", a.command_line},
+                    {"backend", r.backend}, {"quantiles", nlohmann::json(a.scan.quantiles).dump()}};
+    write_spectra_h5(a.h5_out, f);
+  }
+  if (!a.csv_out.empty()) write_file_atomically(a.csv_out, summary_csv(r.records, a.scan.quantiles));
+  if (!a.json_out.empty()) write_file_atomically(a.json_out, summary_json(r.records, a.scan.quantiles).dump(2) + "\n");
+}
+
+int run_scan_command(ScanArgs& a) {
+  a.scan.method = parse_method(a.method);
+  a.scan.device = parse_device(a.device);
+  if (a.transform == "none") a.scan.transform = InputTransform::None;
+  else if (a.transform == "sign") a.scan.transform = InputTransform::Sign;
+  else throw UsageError("--transform: expected none or sign, got '" + a.transform + "'");
+  if (a.scan.quantiles.empty()) a.scan.quantiles = default_quantiles();
+
+  // files -> matrices -> spectra, with a progress bar on stderr
+  Progress progress(Progress::style_for(stderr, a.quiet), stderr);
+  const ScanResult r = run_scan(a.scan, &progress);
+  report_issues(r, a);
+  size_t analysed = 0;
+  for (const auto& rec : r.records) analysed += rec.sigma.empty() ? 0 : 1;
+  if (r.records.empty()) {
+    std::cerr << "muspec: error: no matrix was analysed" << (r.skipped.empty() ? " (nothing matched)" : "")
+              << "; no output written\n";
+    return kExitFatal;
+  }
+  write_outputs(r, a);
+  if (!a.quiet) {
+    std::cout << summary_table(r.records, a.scan.quantiles);
+    std::cout << analysed << " matrices analysed with " << r.backend << "; '*' marks matrices with singular values "
+              << "under the method's reliable floor\n";
+  }
+  return r.skipped.empty() ? kExitOk : kExitSkipped;
+}
+
+}  // namespace
+
+Action setup_scan(CLI::App& sub) {
+  auto a = std::make_shared<ScanArgs>();
+  sub.add_option("paths", a->scan.paths, "checkpoint files (.safetensors, sharded index .json, .npy, .npz) or directories")
+      ->required();
+  sub.add_option("-o,--output", a->h5_out, "write all spectra to this HDF5 file (docs/spectra-h5.md)");
+  sub.add_option("--summary", a->csv_out, "write the per-matrix summary as CSV");
+  sub.add_option("--json", a->json_out, "write the per-matrix summary as JSON");
+  sub.add_option("--include", a->scan.include_regex, "only tensors whose name matches this regex");
+  sub.add_option("--exclude", a->scan.exclude_regex, "skip tensors whose name matches this regex");
+  sub.add_option("--quantiles", a->scan.quantiles, "quantile levels, comma-separated (default 0.01,...,0.99)")
+      ->delimiter(',');
+  sub.add_option("--method", a->method, "auto | svd | gram (auto: gram, svd when sigma_min is under gram's floor)")
+      ->capture_default_str();
+  sub.add_option("--device", a->device, "auto | cpu | cuda")->capture_default_str();
+  sub.add_option("--transform", a->transform, "none | sign (element-wise sign, as AdaMuon feeds NS)")->capture_default_str();
+  sub.add_option("--threads", a->scan.threads, "worker threads (default: all cores)");
+  sub.add_option("--min-dim", a->scan.min_dim, "ignore matrices whose smaller side is below this")->capture_default_str();
+  sub.add_flag("--list-ignored", a->list_ignored, "name every tensor that is not a matrix to analyse");
+  sub.add_flag("-q,--quiet", a->quiet, "no progress and no table on the terminal (errors still go to stderr)");
+  return [a, &sub] {
+    a->command_line = "muspec scan";
+    for (const auto& p : a->scan.paths) a->command_line += " " + p;
+    return run_scan_command(*a);
+  };
+}
+
+}  // namespace muspec::cli

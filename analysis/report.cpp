@@ -1,0 +1,132 @@
+#include "report.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "core/build_config.h"
+
+namespace muspec {
+
+namespace {
+
+std::string num(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string csv_quote(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+nlohmann::json jnum(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+std::string shape_string(const SpectrumRecord& r) { return std::to_string(r.rows) + "x" + std::to_string(r.cols); }
+
+bool analysed(const SpectrumRecord& r) { return r.nonfinite == 0 && !r.sigma.empty(); }
+
+}  // namespace
+
+std::string quantile_label(double q) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", q);
+  return buf;
+}
+
+std::string summary_csv(const std::vector<SpectrumRecord>& records, const std::vector<double>& qs) {
+  std::string out =
+      "name,file,tensor,slice,shape,rows,cols,dtype,transform,method,device,floor,nonfinite,"
+      "sigma_max,sigma_min,frobenius,nuclear,cond,stable_rank,effective_rank,below_floor";
+  for (double q : qs) {
+    const std::string l = "q" + quantile_label(q);
+    out += "," + l + "_sigma," + l + "_rel_max," + l + "_rel_frob," + l + "_cond";
+  }
+  out += "\n";
+  for (const auto& r : records) {
+    out += csv_quote(r.name) + "," + csv_quote(r.file) + "," + csv_quote(r.tensor) + "," +
+           std::to_string(r.slice) + "," + shape_string(r) + "," + std::to_string(r.rows) + "," +
+           std::to_string(r.cols) + "," + r.dtype + "," + r.transform + "," + r.method + "," + r.device + ",";
+    const bool ok = analysed(r);
+    const auto& s = r.summary;
+    out += (ok ? num(r.floor) : "") + "," + std::to_string(r.nonfinite);
+    for (double v : {s.sigma_max, s.sigma_min, s.frobenius, s.nuclear, s.cond, s.stable_rank, s.effective_rank})
+      out += "," + (ok ? num(v) : "");
+    out += "," + (ok ? std::to_string(s.below_floor) : "");
+    for (size_t i = 0; i < qs.size(); ++i) {
+      if (!ok || i >= s.quantiles.size()) {
+        out += ",,,,";
+        continue;
+      }
+      const auto& qv = s.quantiles[i];
+      out += "," + num(qv.sigma) + "," + num(qv.rel_max) + "," + num(qv.rel_frob) + "," + num(qv.cond);
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+nlohmann::json summary_json(const std::vector<SpectrumRecord>& records, const std::vector<double>& qs) {
+  nlohmann::json matrices = nlohmann::json::array();
+  for (const auto& r : records) {
+    nlohmann::json m = {{"name", r.name},       {"file", r.file},     {"tensor", r.tensor},
+                        {"slice", r.slice},     {"shape", {r.rows, r.cols}},
+                        {"tensor_shape", r.tensor_shape},             {"dtype", r.dtype},
+                        {"transform", r.transform}, {"nonfinite", r.nonfinite}, {"analysed", analysed(r)}};
+    if (analysed(r)) {
+      const auto& s = r.summary;
+      m["method"] = r.method;
+      m["device"] = r.device;
+      m["floor"] = jnum(r.floor);
+      m["sigma_max"] = jnum(s.sigma_max);
+      m["sigma_min"] = jnum(s.sigma_min);
+      m["frobenius"] = jnum(s.frobenius);
+      m["nuclear"] = jnum(s.nuclear);
+      m["cond"] = jnum(s.cond);
+      m["stable_rank"] = jnum(s.stable_rank);
+      m["effective_rank"] = jnum(s.effective_rank);
+      m["below_floor"] = s.below_floor;
+      nlohmann::json q = nlohmann::json::object();
+      for (const auto& qv : s.quantiles)
+        q[quantile_label(qv.q)] = {{"sigma", jnum(qv.sigma)}, {"rel_max", jnum(qv.rel_max)},
+                                   {"rel_frob", jnum(qv.rel_frob)}, {"cond", jnum(qv.cond)}};
+      m["quantiles"] = q;
+    }
+    matrices.push_back(std::move(m));
+  }
+  return {{"muspec_version", kVersion}, {"quantiles", qs}, {"matrices", matrices}};
+}
+
+std::string summary_table(const std::vector<SpectrumRecord>& records, const std::vector<double>& qs) {
+  const double qlow = qs.empty() ? 0.0 : qs.front();
+  size_t width = 4;
+  for (const auto& r : records) width = std::max(width, r.name.size());
+  width = std::min<size_t>(width, 60);
+  char line[512];
+  const std::string qcol = "q" + quantile_label(qlow) + "/F";
+  std::snprintf(line, sizeof line, "%-*s %12s %-5s %10s %10s %9s %9s %10s %-6s\n", static_cast<int>(width), "name",
+                "shape", "dtype", "sigma_max", "cond", "stab_rank", "eff_rank", qcol.c_str(), "method");
+  std::string out = line;
+  for (const auto& r : records) {
+    std::string name = r.name.size() > width ? "…" + r.name.substr(r.name.size() - width + 1) : r.name;
+    if (!analysed(r)) {
+      std::snprintf(line, sizeof line, "%-*s %12s %-5s  not analysed: %lld non-finite entries\n", static_cast<int>(width),
+                    name.c_str(), shape_string(r).c_str(), r.dtype.c_str(), static_cast<long long>(r.nonfinite));
+      out += line;
+      continue;
+    }
+    const auto& s = r.summary;
+    const double qrel = s.quantiles.empty() ? std::nan("") : s.quantiles.front().rel_frob;
+    std::snprintf(line, sizeof line, "%-*s %12s %-5s %10.4g %10.4g %9.4g %9.4g %10.4g %-6s%s\n", static_cast<int>(width),
+                  name.c_str(), shape_string(r).c_str(), r.dtype.c_str(), s.sigma_max, s.cond, s.stable_rank,
+                  s.effective_rank, qrel, r.method.c_str(), s.below_floor > 0 ? " *" : "");
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace muspec

@@ -1,0 +1,29 @@
+// Scan reports: the per-matrix CSV and JSON summaries, and the table printed on stdout.
+// The column and key names are documented in docs/scan-output.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "spectra/record.h"
+
+namespace muspec {
+
+/// "0.05" for 0.05, "0.5" for 0.5: the spelling of a quantile level in column and key names.
+std::string quantile_label(double q);
+
+/// One CSV row per record, header first. Non-finite numbers are written as inf / -inf / nan
+/// (pandas reads them as floats); unanalysed matrices have empty numeric cells.
+std::string summary_csv(const std::vector<SpectrumRecord>& records, const std::vector<double>& quantiles);
+
+/// One JSON object per record, inside {"muspec_version", "matrices": [...]}. JSON cannot hold
+/// inf or NaN: such values are null (cond is null exactly when sigma_min is 0).
+nlohmann::json summary_json(const std::vector<SpectrumRecord>& records, const std::vector<double>& quantiles);
+
+/// A fixed-width table for a terminal: name, shape, dtype, sigma_max, cond, stable and
+/// effective rank, and sigma/||X||_F at the lowest requested quantile.
+std::string summary_table(const std::vector<SpectrumRecord>& records, const std::vector<double>& quantiles);
+
+}  // namespace muspec

@@ -1,0 +1,206 @@
+#include "scan.h"
+
+#include <algorithm>
+#include <memory>
+#include <regex>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "io/discover.h"
+#include "io/tensor_source.h"
+#include "progress.h"
+#include "spectra/cpu/cpu_backend.h"
+#include "spectra/summary.h"
+
+namespace muspec {
+
+namespace {
+
+/// One tensor to analyse: a matrix, or every 2-D slice of a stack.
+struct TensorJob {
+  const TensorSource* source;
+  size_t entry;
+  int64_t rows, cols, slices;
+  uint64_t bytes;
+  size_t first_record;  ///< index of its first record in the result
+};
+
+struct Selection {
+  std::vector<TensorJob> jobs;
+  size_t record_count = 0;
+};
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string slice_name(const std::string& tensor, int64_t slice) {
+  return slice < 0 ? tensor : tensor + "[" + std::to_string(slice) + "]";
+}
+
+/// Why a tensor is not analysed, or empty when it is.
+std::string reason_to_ignore(const TensorEntry& e, const ScanOptions& o) {
+  if (!e.dtype) return "dtype " + e.dtype_label + " is not supported";
+  if (!dtype_is_decodable_float(*e.dtype)) return "dtype " + std::string(dtype_name(*e.dtype)) + " is not a real floating type";
+  if (e.shape.size() < 2) return e.shape.empty() ? "scalar" : "1-D tensor " + shape_text(e.shape);
+  const int64_t rows = e.shape[e.shape.size() - 2], cols = e.shape.back();
+  for (int64_t d : e.shape)
+    if (d == 0) return "empty tensor " + shape_text(e.shape);
+  if (std::min(rows, cols) < o.min_dim)
+    return "too small: " + std::to_string(rows) + "x" + std::to_string(cols) + " (--min-dim " + std::to_string(o.min_dim) + ")";
+  return "";
+}
+
+Selection select_tensors(const std::vector<std::unique_ptr<TensorSource>>& sources, const ScanOptions& o,
+                         ScanResult& result) {
+  const std::regex include(o.include_regex.empty() ? "" : o.include_regex);
+  const std::regex exclude(o.exclude_regex.empty() ? "$^" : o.exclude_regex);
+  Selection sel;
+  for (const auto& src : sources) {
+    const auto& entries = src->entries();
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const TensorEntry& e = entries[i];
+      if (!o.include_regex.empty() && !std::regex_search(e.name, include)) continue;
+      if (!o.exclude_regex.empty() && std::regex_search(e.name, exclude)) continue;
+      const std::string why = reason_to_ignore(e, o);
+      if (!why.empty()) {
+        result.ignored.push_back({e.file, e.name, why});
+        continue;
+      }
+      TensorJob job{src.get(), i, e.shape[e.shape.size() - 2], e.shape.back(), 1, e.nbytes, sel.record_count};
+      for (size_t d = 0; d + 2 < e.shape.size(); ++d) job.slices *= e.shape[d];
+      sel.record_count += static_cast<size_t>(job.slices);
+      sel.jobs.push_back(job);
+    }
+  }
+  return sel;
+}
+
+struct JobOutcome {
+  std::vector<SpectrumRecord> records;
+  std::vector<ScanIssue> skipped;
+};
+
+SpectrumRecord base_record(const TensorEntry& e, int64_t slice, int64_t rows, int64_t cols, const ScanOptions& o) {
+  SpectrumRecord r;
+  r.tensor = e.name;
+  r.slice = e.shape.size() > 2 ? slice : -1;
+  r.name = slice_name(e.name, r.slice);
+  r.file = e.file;
+  r.rows = rows;
+  r.cols = cols;
+  r.tensor_shape = e.shape;
+  r.dtype = std::string(dtype_name(*e.dtype));
+  r.transform = o.transform == InputTransform::Sign ? "sign" : "none";
+  return r;
+}
+
+/// Loads, converts and analyses every slice of one tensor. Never throws for input problems.
+JobOutcome run_job(const TensorJob& job, SpectralBackend& backend, const ScanOptions& o) {
+  JobOutcome out;
+  const TensorEntry& e = job.source->entries()[job.entry];
+  for (int64_t s = 0; s < job.slices; ++s) {
+    SpectrumRecord rec = base_record(e, s, job.rows, job.cols, o);
+    rec.device = device_name(backend.device());
+    std::vector<double> x(static_cast<size_t>(job.rows * job.cols));
+    DenseConversion conv;
+    try {
+      // The handle (and its memory map) lives only while the matrix is converted, so a scan's
+      // resident memory stays near one matrix in float64, whatever the checkpoint size.
+      TensorHandle h = job.source->load(job.entry);
+      conv = to_dense_row_major(matrix_of(h.view, s), o.transform, x.data());
+    } catch (const InputError& err) {
+      out.skipped.push_back({err.file().empty() ? e.file : err.file(), e.name, err.reason()});
+      return out;  // the whole tensor is unreadable: no point trying the other slices
+    }
+    rec.nonfinite = conv.nonfinite;
+    if (conv.nonfinite > 0) {
+      out.skipped.push_back({e.file, rec.name, std::to_string(conv.nonfinite) + " non-finite entries (NaN/Inf); not analysed"});
+      out.records.push_back(std::move(rec));
+      continue;
+    }
+    try {
+      SingularValues sv = backend.singular_values(x, job.rows, job.cols, o.method, e.file + ": " + rec.name);
+      rec.method = method_name(sv.method);
+      rec.floor = sv.floor;
+      rec.sigma = std::move(sv.sigma);
+      rec.summary = summarize_spectrum(rec.sigma, conv.frobenius, rec.floor, o.quantiles);
+      out.records.push_back(std::move(rec));
+    } catch (const NumericalError& err) {
+      out.skipped.push_back({e.file, rec.name, err.what()});
+    }
+  }
+  return out;
+}
+
+void validate(const ScanOptions& o) {
+  for (double q : o.quantiles)
+    if (!(q >= 0 && q <= 1)) throw UsageError("--quantiles: " + std::to_string(q) + " is outside [0, 1]");
+  for (const auto* re : {&o.include_regex, &o.exclude_regex}) {
+    try {
+      std::regex test(*re);
+    } catch (const std::regex_error& err) {
+      throw UsageError("invalid regular expression '" + *re + "': " + err.what());
+    }
+  }
+  if (o.min_dim < 1) throw UsageError("--min-dim must be at least 1");
+}
+
+}  // namespace
+
+ScanResult run_scan(const ScanOptions& o, Progress* progress) {
+  validate(o);
+  ScanResult result;
+  const int threads = o.threads > 0 ? o.threads : hardware_threads();
+  std::string notice;
+  auto backend = make_backend(BackendOptions{o.device, threads}, &notice);
+  if (!notice.empty()) result.notices.push_back(notice);
+  result.backend = backend->description();
+
+  // Stage 1: find and open the files; a bad file is reported and the scan goes on.
+  DiscoveredFiles found = discover_tensor_files(o.paths);
+  for (const auto& p : found.problems) result.skipped.push_back({p.substr(0, p.find(": ")), "", p.substr(p.find(": ") + 2)});
+  std::vector<std::unique_ptr<TensorSource>> sources;
+  for (const auto& f : found.files) {
+    try {
+      sources.push_back(open_tensor_file(f));
+    } catch (const InputError& err) {
+      result.skipped.push_back({err.file().empty() ? f : err.file(), err.tensor(), err.reason()});
+    }
+  }
+
+  // Stage 2: choose the matrices.
+  Selection sel = select_tensors(sources, o, result);
+  uint64_t total_bytes = 0;
+  for (const auto& j : sel.jobs) total_bytes += j.bytes;
+  if (progress) progress->start(static_cast<int64_t>(sel.jobs.size()), total_bytes);
+
+  // Stage 3: compute. Small matrices run many at a time with one BLAS thread each; large ones
+  // run one at a time with every BLAS thread, so the cores are never oversubscribed.
+  std::vector<JobOutcome> outcomes(sel.jobs.size());
+  std::vector<size_t> small, large;
+  for (size_t i = 0; i < sel.jobs.size(); ++i)
+    (std::min(sel.jobs[i].rows, sel.jobs[i].cols) <= kSmallMatrixDim ? small : large).push_back(i);
+  auto run_one = [&](size_t i) {
+    outcomes[i] = run_job(sel.jobs[i], *backend, o);
+    if (progress) progress->advance(sel.jobs[i].bytes, sel.jobs[i].source->entries()[sel.jobs[i].entry].name);
+  };
+  const int saved_blas_threads = blas_threads();
+  set_blas_threads(1);
+  parallel_for(small.size(), threads, [&](size_t k) { run_one(small[k]); });
+  set_blas_threads(threads);
+  for (size_t i : large) run_one(i);
+  set_blas_threads(saved_blas_threads);
+  if (progress) progress->finish();
+
+  // Stage 4: gather in file order.
+  for (auto& oc : outcomes) {
+    for (auto& r : oc.records) result.records.push_back(std::move(r));
+    for (auto& s : oc.skipped) result.skipped.push_back(std::move(s));
+  }
+  return result;
+}
+
+}  // namespace muspec

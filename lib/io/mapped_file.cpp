@@ -1,0 +1,78 @@
+#include "io/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace muspec {
+
+namespace {
+
+const uint8_t kEmpty[1] = {0};
+
+/// Closes a file descriptor on scope exit (the mapping stays valid after close()).
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
+
+[[noreturn]] void fail(const std::string& path, const char* what, int err) {
+  throw InputError(path, "", std::string("cannot ") + what + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
+  int fd;
+  do {
+    fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) fail(path_, "open", errno);
+  FdCloser closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) fail(path_, "stat", errno);
+  if (!S_ISREG(st.st_mode)) throw InputError(path_, "", "not a regular file");
+  if (st.st_size < 0) throw InputError(path_, "", "negative file size");
+  size_ = static_cast<uint64_t>(st.st_size);
+  if (size_ == 0) {
+    data_ = kEmpty;
+    return;
+  }
+  if (size_ > static_cast<uint64_t>(SIZE_MAX)) throw InputError(path_, "", "file too large to map");
+  void* p = ::mmap(nullptr, static_cast<size_t>(size_), PROT_READ, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED) fail(path_, "mmap", errno);
+  mapping_ = p;
+  data_ = static_cast<const uint8_t*>(p);
+}
+
+MappedFile::~MappedFile() {
+  if (mapping_ != nullptr) ::munmap(mapping_, static_cast<size_t>(size_));
+}
+
+std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
+  return std::make_shared<const MappedFile>(path);
+}
+
+std::string relative_path_problem(const std::string& name) {
+  if (name.empty()) return "is empty";
+  if (name.find('\0') != std::string::npos) return "contains a NUL byte";
+  if (name[0] == '/' || name[0] == '\\' || (name.size() > 1 && name[1] == ':' && std::isalpha(static_cast<unsigned char>(name[0]))))
+    return "is an absolute path";
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t stop = name.find_first_of("/\\", start);
+    if (stop == std::string::npos) stop = name.size();
+    if (stop - start == 2 && name.compare(start, 2, "..") == 0) return "has a '..' component";
+    start = stop + 1;
+  }
+  return "";
+}
+
+}  // namespace muspec

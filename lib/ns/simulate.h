@@ -1,0 +1,56 @@
+// The matrix-level check: run the real NS iteration on a matrix (Eigen, in float64, float32 or
+// emulated bfloat16) and compare the output's singular values with the scalar-map prediction
+// (reference §2.1, §9.5, §15 item 6). A GPU version belongs to the CUDA backend.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ns/schedule.h"
+
+namespace muspec {
+class SpectralBackend;
+}
+
+namespace muspec::ns {
+
+enum class Precision {
+  F64,   ///< everything in float64
+  F32,   ///< everything in float32
+  BF16,  ///< as Muon kernels: cast to bf16 first, fp32 products, every product and element-wise
+         ///< result rounded to bf16 (round to nearest even)
+};
+const char* precision_name(Precision p);           ///< "f64", "f32", "bf16"
+Precision parse_precision(const std::string& s);   ///< throws UsageError
+
+/// Runs `steps` steps of `schedule` on the rows×cols row-major float64 matrix `g` as the
+/// kernels do (reference §2.2, §2.3, §3.1): transpose when rows > cols, divide by
+/// ‖G‖_F·(1+δ) + ε, then per step A = XXᵀ, B = bA + cA² (bA for a cubic), X ← aX + BX,
+/// and transpose back. Returns the rows×cols row-major result as float64.
+std::vector<double> newton_schulz(const Schedule& schedule, int steps, Precision precision,
+                                  const double* g, int64_t rows, int64_t cols);
+
+/// How far measured output singular values are from the prediction.
+struct Agreement {
+  int64_t count = 0;
+  double max_abs_error = 0.0;  ///< max |measured_i − predicted_i| (both sorted ascending)
+  double max_rel_error = 0.0;  ///< max |measured_i − predicted_i| / predicted_i over the values
+                               ///< with predicted_i ≥ 1e-3·max predicted (below: noise floor)
+  double rms_error = 0.0;      ///< √mean (measured_i − predicted_i)²
+  std::vector<double> predicted;  ///< |scalar map| of the input's singular values, ascending
+  std::vector<double> measured;   ///< singular values of the NS output, ascending
+};
+
+/// Compares two spectra of equal length (sorted here).
+Agreement compare_spectra(std::vector<double> predicted, std::vector<double> measured);
+
+/// The whole check for one matrix: singular values of `g` (LAPACK SVD via `backend`), the
+/// scalar-map prediction with the kernel's normalization (σ / (‖G‖_F(1+δ) + ε)), the
+/// iteration in `precision`, and the singular values of its output. `label` names the matrix
+/// in errors.
+Agreement simulate_matrix(const Schedule& schedule, int steps, Precision precision,
+                          const double* g, int64_t rows, int64_t cols, SpectralBackend& backend,
+                          const std::string& label);
+
+}  // namespace muspec::ns

@@ -1,0 +1,355 @@
+#include "store/spectra_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "store/h5.h"
+
+namespace muspec {
+
+namespace {
+
+using h5::Failure;
+using h5::Id;
+
+constexpr const char* kGroupSpectra = "spectra";
+constexpr const char* kGroupSummary = "summary";
+
+std::string ordinal(uint64_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%06llu", static_cast<unsigned long long>(i));
+  return buf;
+}
+
+// A record name for messages: short, whatever the record holds.
+std::string label(const std::string& name) {
+  std::string s = name.size() > 80 ? name.substr(0, 77) + "..." : name;
+  return "'" + s + "'";
+}
+
+// Shortest decimal text that reads back as q ("0.5", "0.01", "1"): the column names of the
+// summary table.
+std::string level_text(double q) {
+  char buf[40];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, q);
+    if (std::strtod(buf, nullptr) == q) break;
+  }
+  return buf;
+}
+
+// ---------------------------------------------------------------- writing
+
+void write_record(hid_t group, const std::string& dset_name, const SpectrumRecord& r) {
+  h5::write_dataset_f64(group, dset_name, r.sigma);
+  Id d = h5::open_dataset(group, dset_name);
+  const hid_t o = d.get();
+  h5::write_attr_string(o, "name", r.name);
+  h5::write_attr_string(o, "tensor", r.tensor);
+  h5::write_attr_i64(o, "slice", r.slice);
+  h5::write_attr_string(o, "file", r.file);
+  h5::write_attr_i64(o, "rows", r.rows);
+  h5::write_attr_i64(o, "cols", r.cols);
+  h5::write_attr_i64_array(o, "tensor_shape", r.tensor_shape);
+  h5::write_attr_string(o, "dtype", r.dtype);
+  h5::write_attr_string(o, "transform", r.transform);
+  h5::write_attr_string(o, "method", r.method);
+  h5::write_attr_string(o, "device", r.device);
+  h5::write_attr_f64(o, "floor", r.floor);
+  h5::write_attr_i64(o, "nonfinite", r.nonfinite);
+  const SpectralSummary& s = r.summary;
+  h5::write_attr_f64(o, "sigma_max", s.sigma_max);
+  h5::write_attr_f64(o, "sigma_min", s.sigma_min);
+  h5::write_attr_f64(o, "frobenius", s.frobenius);
+  h5::write_attr_f64(o, "nuclear", s.nuclear);
+  h5::write_attr_f64(o, "cond", s.cond);
+  h5::write_attr_f64(o, "stable_rank", s.stable_rank);
+  h5::write_attr_f64(o, "effective_rank", s.effective_rank);
+  h5::write_attr_i64(o, "below_floor", s.below_floor);
+  std::vector<double> levels, sigma, rel_max, rel_frob, cond;
+  for (const QuantileValue& q : s.quantiles) {
+    levels.push_back(q.q);
+    sigma.push_back(q.sigma);
+    rel_max.push_back(q.rel_max);
+    rel_frob.push_back(q.rel_frob);
+    cond.push_back(q.cond);
+  }
+  h5::write_attr_f64_array(o, "quantile_levels", levels);
+  h5::write_attr_f64_array(o, "quantile_sigma", sigma);
+  h5::write_attr_f64_array(o, "quantile_rel_max", rel_max);
+  h5::write_attr_f64_array(o, "quantile_rel_frob", rel_frob);
+  h5::write_attr_f64_array(o, "quantile_cond", cond);
+  d.close("cannot close a spectrum dataset");
+}
+
+// /summary/<column>: one 1-D dataset per column, one row per record.
+void write_summary(hid_t group, const std::vector<SpectrumRecord>& records) {
+  auto strings = [&](const char* col, std::string SpectrumRecord::*field) {
+    std::vector<std::string> v;
+    for (const SpectrumRecord& r : records) v.push_back(r.*field);
+    h5::write_dataset_strings(group, col, v);
+  };
+  auto ints = [&](const char* col, auto get) {
+    std::vector<int64_t> v;
+    for (const SpectrumRecord& r : records) v.push_back(get(r));
+    h5::write_dataset_i64(group, col, v);
+  };
+  auto reals = [&](const char* col, double SpectralSummary::*field) {
+    std::vector<double> v;
+    for (const SpectrumRecord& r : records) v.push_back(r.summary.*field);
+    h5::write_dataset_f64(group, col, v);
+  };
+  strings("name", &SpectrumRecord::name);
+  strings("tensor", &SpectrumRecord::tensor);
+  ints("slice", [](const SpectrumRecord& r) { return r.slice; });
+  strings("file", &SpectrumRecord::file);
+  ints("rows", [](const SpectrumRecord& r) { return r.rows; });
+  ints("cols", [](const SpectrumRecord& r) { return r.cols; });
+  strings("dtype", &SpectrumRecord::dtype);
+  strings("transform", &SpectrumRecord::transform);
+  strings("method", &SpectrumRecord::method);
+  strings("device", &SpectrumRecord::device);
+  {
+    std::vector<double> v;
+    for (const SpectrumRecord& r : records) v.push_back(r.floor);
+    h5::write_dataset_f64(group, "floor", v);
+  }
+  ints("nonfinite", [](const SpectrumRecord& r) { return r.nonfinite; });
+  ints("n_sigma", [](const SpectrumRecord& r) { return static_cast<int64_t>(r.sigma.size()); });
+  reals("sigma_max", &SpectralSummary::sigma_max);
+  reals("sigma_min", &SpectralSummary::sigma_min);
+  reals("frobenius", &SpectralSummary::frobenius);
+  reals("nuclear", &SpectralSummary::nuclear);
+  reals("cond", &SpectralSummary::cond);
+  reals("stable_rank", &SpectralSummary::stable_rank);
+  reals("effective_rank", &SpectralSummary::effective_rank);
+  ints("below_floor", [](const SpectrumRecord& r) { return r.summary.below_floor; });
+
+  // Quantile columns: every level any record has, in order of first appearance; NaN where a
+  // record lacks the level (e.g. a matrix that was not analysed).
+  std::vector<double> levels;
+  for (const SpectrumRecord& r : records)
+    for (const QuantileValue& q : r.summary.quantiles)
+      if (std::find(levels.begin(), levels.end(), q.q) == levels.end()) levels.push_back(q.q);
+  for (double level : levels) {
+    const std::string prefix = "q" + level_text(level) + "_";
+    const double nan = std::nan("");
+    std::vector<double> sigma(records.size(), nan), rel_max(records.size(), nan),
+        rel_frob(records.size(), nan);
+    for (size_t i = 0; i < records.size(); ++i)
+      for (const QuantileValue& q : records[i].summary.quantiles)
+        if (q.q == level) {
+          sigma[i] = q.sigma;
+          rel_max[i] = q.rel_max;
+          rel_frob[i] = q.rel_frob;
+          break;
+        }
+    h5::write_dataset_f64(group, prefix + "sigma", sigma);
+    h5::write_dataset_f64(group, prefix + "rel_max", rel_max);
+    h5::write_dataset_f64(group, prefix + "rel_frob", rel_frob);
+  }
+}
+
+void sync_to_disk(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw Failure(std::string("cannot flush the file to disk: ") + std::strerror(err));
+  }
+  ::close(fd);
+}
+
+// ---------------------------------------------------------------- reading
+
+SpectrumRecord read_record(hid_t dset) {
+  SpectrumRecord r;
+  r.name = h5::read_attr_string(dset, "name");
+  try {
+    r.tensor = h5::read_attr_string(dset, "tensor");
+    r.slice = h5::read_attr_i64(dset, "slice");
+    r.file = h5::read_attr_string(dset, "file");
+    r.rows = h5::read_attr_i64(dset, "rows");
+    r.cols = h5::read_attr_i64(dset, "cols");
+    r.tensor_shape = h5::read_attr_i64_array(dset, "tensor_shape");
+    r.dtype = h5::read_attr_string(dset, "dtype");
+    r.transform = h5::read_attr_string(dset, "transform");
+    r.method = h5::read_attr_string(dset, "method");
+    r.device = h5::read_attr_string(dset, "device");
+    r.floor = h5::read_attr_f64(dset, "floor");
+    r.nonfinite = h5::read_attr_i64(dset, "nonfinite");
+    SpectralSummary& s = r.summary;
+    s.sigma_max = h5::read_attr_f64(dset, "sigma_max");
+    s.sigma_min = h5::read_attr_f64(dset, "sigma_min");
+    s.frobenius = h5::read_attr_f64(dset, "frobenius");
+    s.nuclear = h5::read_attr_f64(dset, "nuclear");
+    s.cond = h5::read_attr_f64(dset, "cond");
+    s.stable_rank = h5::read_attr_f64(dset, "stable_rank");
+    s.effective_rank = h5::read_attr_f64(dset, "effective_rank");
+    s.below_floor = h5::read_attr_i64(dset, "below_floor");
+
+    static const char* const kQuantileAttrs[5] = {"quantile_levels", "quantile_sigma",
+                                                  "quantile_rel_max", "quantile_rel_frob",
+                                                  "quantile_cond"};
+    std::vector<double> q[5];
+    for (int k = 0; k < 5; ++k) {
+      q[k] = h5::read_attr_f64_array(dset, kQuantileAttrs[k]);
+      if (q[k].size() != q[0].size())
+        throw Failure(std::string("quantile arrays disagree in length: ") + kQuantileAttrs[0] +
+                      " has " + std::to_string(q[0].size()) + " values, " + kQuantileAttrs[k] +
+                      " has " + std::to_string(q[k].size()));
+    }
+    for (size_t i = 0; i < q[0].size(); ++i)
+      s.quantiles.push_back(QuantileValue{q[0][i], q[1][i], q[2][i], q[3][i], q[4][i]});
+
+    const uint64_t expected =
+        r.rows >= 0 && r.cols >= 0 ? static_cast<uint64_t>(std::min(r.rows, r.cols)) : 0;
+    try {
+      r.sigma = h5::read_dataset_f64(dset, expected);
+    } catch (const Failure& e) {
+      throw Failure(std::string("sigma: ") + e.what() + " (rows " + std::to_string(r.rows) +
+                    ", cols " + std::to_string(r.cols) + ")");
+    }
+    const std::string problem = spectrum_record_problem(r);
+    if (!problem.empty()) throw Failure(problem);
+  } catch (const Failure& e) {
+    throw Failure("record " + label(r.name) + ": " + e.what());
+  }
+  return r;
+}
+
+}  // namespace
+
+std::string spectrum_record_problem(const SpectrumRecord& r) {
+  if (r.rows < 0 || r.cols < 0)
+    return "negative matrix shape " + std::to_string(r.rows) + " x " + std::to_string(r.cols);
+  if (r.slice < -1) return "slice " + std::to_string(r.slice) + " is neither -1 nor an index";
+  if (r.nonfinite < 0) return "negative nonfinite count";
+  for (int64_t d : r.tensor_shape)
+    if (d < 0) return "negative dimension in tensor_shape";
+  const std::vector<double>& s = r.sigma;
+  if (!s.empty()) {
+    const int64_t expected = std::min(r.rows, r.cols);
+    if (static_cast<int64_t>(s.size()) != expected)
+      return "sigma has " + std::to_string(s.size()) + " values but min(rows, cols) = " +
+             std::to_string(expected);
+    if (r.nonfinite > 0)
+      return "the matrix has " + std::to_string(r.nonfinite) +
+             " non-finite entries (not analysed) but sigma is not empty";
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (!(s[i] >= 0.0)) return "sigma[" + std::to_string(i) + "] is negative or NaN";
+      if (i > 0 && s[i] < s[i - 1]) return "sigma is not ascending at index " + std::to_string(i);
+    }
+  }
+  if (r.summary.below_floor < 0 || static_cast<uint64_t>(r.summary.below_floor) > s.size())
+    return "below_floor " + std::to_string(r.summary.below_floor) + " is not between 0 and " +
+           std::to_string(s.size());
+  std::vector<double> levels;
+  for (const QuantileValue& q : r.summary.quantiles) {
+    if (!(q.q >= 0.0 && q.q <= 1.0)) return "quantile level " + level_text(q.q) + " is outside [0, 1]";
+    levels.push_back(q.q);
+  }
+  std::sort(levels.begin(), levels.end());
+  if (std::adjacent_find(levels.begin(), levels.end()) != levels.end())
+    return "quantile levels repeat";
+  return {};
+}
+
+void write_spectra_h5(const std::string& path, const SpectraFile& file) {
+  const std::string ctx = "cannot write spectra file '" + path + "'";
+  for (const auto& [key, value] : file.attributes)
+    if (key == "format" || key == "format_version")
+      throw Error(ctx + ": file attribute name '" + key + "' is reserved");
+  AtomicOutput out(path);  // removes the temporary unless committed
+  try {
+    Id f = h5::create_file(out.temp_path());
+    const hid_t root = f.get();
+    h5::write_attr_string(root, "format", kSpectraFormat);
+    h5::write_attr_i64(root, "format_version", kSpectraFormatVersion);
+    for (const auto& [key, value] : file.attributes) h5::write_attr_string(root, key, value);
+    {
+      Id spectra = h5::create_group(root, kGroupSpectra, false);
+      for (size_t i = 0; i < file.records.size(); ++i) {
+        const SpectrumRecord& r = file.records[i];
+        const std::string name = ordinal(i);
+        try {
+          // Validated record by record, so that a bad record fails mid-file (the temporary is
+          // then removed, like after any other failure).
+          const std::string problem = spectrum_record_problem(r);
+          if (!problem.empty()) throw Failure(problem);
+          write_record(spectra.get(), name, r);
+        } catch (const Failure& e) {
+          throw Failure("record " + std::to_string(i) + " " + label(r.name) + ": " + e.what());
+        }
+      }
+      spectra.close("cannot close group /spectra");
+    }
+    {
+      Id summary = h5::create_group(root, kGroupSummary, true);
+      write_summary(summary.get(), file.records);
+      summary.close("cannot close group /summary");
+    }
+    f.close("cannot close the file");
+    sync_to_disk(out.temp_path());
+  } catch (const Failure& e) {
+    throw Error(ctx + ": " + e.what());
+  }
+  out.commit();
+}
+
+SpectraFile read_spectra_h5(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw InputError(path, "", std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw InputError(path, "", "not a regular file");
+  SpectraFile out;
+  std::string where;  // the dataset being read, for messages
+  try {
+    Id f = h5::open_file_readonly(path);
+    const hid_t root = f.get();
+    if (!h5::has_attr(root, "format"))
+      throw Failure("not a muspec spectra file (no 'format' attribute)");
+    const std::string format = h5::read_attr_string(root, "format");
+    if (format != kSpectraFormat)
+      throw Failure("not a muspec spectra file (format is '" + format.substr(0, 80) +
+                    "', expected '" + kSpectraFormat + "')");
+    const int64_t version = h5::read_attr_i64(root, "format_version");
+    if (version != kSpectraFormatVersion)
+      throw Failure("unsupported format_version " + std::to_string(version) +
+                    " (this muspec reads version " + std::to_string(kSpectraFormatVersion) + ")");
+    for (const std::string& key : h5::attr_names(root))
+      if (key != "format" && key != "format_version")
+        out.attributes[key] = h5::read_attr_string(root, key);
+
+    Id spectra = h5::open_group(root, kGroupSpectra);
+    const uint64_t count = h5::link_count(spectra.get());
+    out.records.reserve(std::min<uint64_t>(count, 1 << 16));
+    for (uint64_t i = 0; i < count; ++i) {
+      const std::string name = ordinal(i);
+      where = std::string("/") + kGroupSpectra + "/" + name;
+      if (!h5::link_exists(spectra.get(), name))
+        throw Failure("missing: /spectra holds " + std::to_string(count) +
+                      " links, which must be the datasets " + ordinal(0) + " to " +
+                      ordinal(count - 1));
+      Id dset = h5::open_dataset(spectra.get(), name);
+      out.records.push_back(read_record(dset.get()));
+    }
+    where.clear();
+    spectra.close("cannot close group /spectra");
+    f.close("cannot close the file");
+  } catch (const Failure& e) {
+    throw InputError(path, where, e.what());
+  }
+  return out;
+}
+
+}  // namespace muspec

@@ -1,0 +1,61 @@
+// The spectra store: one HDF5 file holding the SpectrumRecords of a scan, written by
+// `muspec scan` and read back by `ns eval --spectra`, `fit` and `recommend`. Researchers open
+// the same file with h5py/pandas. Full description: docs/spectra-h5.md.
+//
+// Layout (format "muspec-spectra", format_version 1):
+//   /                      attrs: format = "muspec-spectra", format_version = 1 (int64),
+//                                 plus every SpectraFile::attributes entry (UTF-8 string)
+//   /spectra/000000 ...    one float64 1-D dataset per record, named by its zero-padded
+//                          ordinal (at least 6 digits); data = sigma, ascending. A record that
+//                          was not analysed has a zero-length dataset.
+//                          attrs: name tensor file dtype transform method device (string);
+//                                 slice rows cols nonfinite below_floor (int64);
+//                                 tensor_shape (int64[]);
+//                                 floor sigma_max sigma_min frobenius nuclear cond stable_rank
+//                                 effective_rank (float64);
+//                                 quantile_levels quantile_sigma quantile_rel_max
+//                                 quantile_rel_frob quantile_cond (float64[], equal lengths)
+//   /summary/<column>      one 1-D dataset per column, one row per record in record order
+//                          (row i describes /spectra/<i>); derived, never read back.
+// Strings are variable-length UTF-8 (h5py reads them as str). NaN and inf are stored as is.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "spectra/record.h"
+
+namespace muspec {
+
+inline constexpr const char* kSpectraFormat = "muspec-spectra";
+inline constexpr int64_t kSpectraFormatVersion = 1;
+
+struct SpectraFile {
+  /// File-level string attributes: muspec_version, created (ISO time), command line,
+  /// quantiles (as JSON text), ... The names "format" and "format_version" are reserved.
+  std::map<std::string, std::string> attributes;
+  std::vector<SpectrumRecord> records;
+};
+
+/// Writes atomically (temporary name + rename); on any failure no file and no temporary is
+/// left behind and an existing file at `path` is untouched. Throws muspec::Error naming the
+/// path (and the record) when a record is inconsistent (see spectrum_record_problem), a string
+/// is not valid UTF-8 or holds a NUL byte, an attribute would exceed 64 KiB, or I/O fails.
+void write_spectra_h5(const std::string& path, const SpectraFile& file);
+
+/// Reads a file written by write_spectra_h5. The file is untrusted: throws InputError naming
+/// the file (and the dataset, e.g. "/spectra/000003") when it is not HDF5, not a muspec spectra
+/// file, of another format_version, or holds a record with missing or mistyped attributes or
+/// inconsistent lengths. Unknown extra attributes and objects are ignored.
+SpectraFile read_spectra_h5(const std::string& path);
+
+/// Consistency rules a stored record obeys (checked by both the writer and the reader);
+/// returns an empty string when the record is fine, else the first problem found:
+///  * rows, cols, nonfinite, below_floor and tensor_shape entries >= 0; slice >= -1;
+///  * sigma is empty (matrix not analysed) or has min(rows, cols) values, non-negative,
+///    ascending, no NaN; sigma is empty when nonfinite > 0; below_floor <= sigma.size();
+///  * quantile levels lie in [0, 1] and are distinct.
+std::string spectrum_record_problem(const SpectrumRecord& r);
+
+}  // namespace muspec

@@ -1,0 +1,647 @@
+// The spectra store (lib/store): round trips, atomic writes, rejection of malformed files, and
+// an independent check of the documented layout (raw HDF5 C calls; h5py / h5dump when present).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "spectra/summary.h"
+#include "store/spectra_store.h"
+#include "test_support.h"
+
+// Raw HDF5 is used to craft malformed files and to read the layout back independently of the
+// store's own code. The test target does not get HDF5's include directory from the (privately
+// linked) core library, so look for the header where Debian installs it.
+#if defined(__has_include)
+#if __has_include(<hdf5.h>)
+#define MUSPEC_TEST_HDF5 1
+#ifndef H5_USE_110_API
+#define H5_USE_110_API
+#endif
+#include <hdf5.h>
+#elif __has_include(<hdf5/serial/hdf5.h>)
+#define MUSPEC_TEST_HDF5 1
+#ifndef H5_USE_110_API
+#define H5_USE_110_API
+#endif
+#include <hdf5/serial/hdf5.h>
+#endif
+#endif
+
+using muspec::InputError;
+using muspec::SpectraFile;
+using muspec::SpectrumRecord;
+using muspec_test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+const double kInf = std::numeric_limits<double>::infinity();
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+/// Equal bits, or both NaN (text round trips through Python need not keep NaN's sign bit).
+bool same_value(double a, double b) { return (std::isnan(a) && std::isnan(b)) || same_bits(a, b); }
+
+SpectrumRecord analysed(const std::string& name, int64_t rows, int64_t cols,
+                        std::vector<double> sigma, const std::vector<double>& levels) {
+  SpectrumRecord r;
+  r.name = name;
+  r.tensor = name;
+  r.file = "model-00001-of-00002.safetensors";
+  r.rows = rows;
+  r.cols = cols;
+  r.tensor_shape = {rows, cols};
+  r.dtype = "BF16";
+  r.transform = "none";
+  r.method = "svd";
+  r.device = "cpu";
+  double frob2 = 0;
+  for (double s : sigma) frob2 += s * s;
+  r.floor = 1e-12;
+  r.summary = muspec::summarize_spectrum(sigma, std::sqrt(frob2), r.floor, levels);
+  r.sigma = std::move(sigma);
+  return r;
+}
+
+/// Varied records: inf cond, an unanalysed matrix with NaN summary, unicode and '/' in names,
+/// a slice of a stack, a repeated tensor name, a 0 x n matrix.
+SpectraFile sample_file() {
+  SpectraFile f;
+  f.attributes = {{"muspec_version", "0.1.0"},
+                  {"created", "2024-05-01T12:00:00Z"},
+                  {"command", "muspec scan 'a b' --quantiles=0,0.5,1 --label=ü"},
+                  {"quantiles", "[0.0,0.5,1.0]"},
+                  {"empty", ""}};
+  // sigma_min = 0: cond and the q=0 quantile condition number are inf.
+  f.records.push_back(analysed("model.layers.0.mlp.up_proj.weight", 5, 3, {0.0, 1.0, 2.0},
+                               {0.0, 0.5, 1.0}));
+  SpectrumRecord bad;  // not analysed: non-finite entries
+  bad.name = "层.0/注意力 — ω 🚀";
+  bad.tensor = "a/b/c";
+  bad.file = "dir/with/slashes.pt";
+  bad.rows = 7;
+  bad.cols = 9;
+  bad.tensor_shape = {7, 9};
+  bad.dtype = "F32";
+  bad.transform = "none";
+  bad.method = "gram";
+  bad.device = "cuda";
+  bad.nonfinite = 4;
+  bad.floor = kNaN;
+  bad.summary.sigma_max = kNaN;
+  bad.summary.sigma_min = -0.0;
+  bad.summary.cond = -kInf;
+  f.records.push_back(bad);
+  SpectrumRecord stack = analysed("experts.w[3]", 4, 2, {1e-300, 3.5},
+                                  muspec::default_quantiles());
+  stack.tensor = "experts.w";
+  stack.slice = 3;
+  stack.tensor_shape = {8, 4, 2};
+  stack.transform = "sign";
+  stack.method = "gram";
+  stack.device = "cuda";
+  stack.floor = 0.25;
+  stack.summary.below_floor = 1;
+  f.records.push_back(stack);
+  SpectrumRecord again = analysed("model.layers.0.mlp.up_proj.weight", 2, 2, {0.5, 0.5}, {0.5});
+  again.file = "other/model.safetensors";
+  f.records.push_back(again);
+  SpectrumRecord empty;  // 0 x 5: nothing to analyse, no quantiles
+  empty.name = empty.tensor = "zero";
+  empty.cols = 5;
+  empty.tensor_shape = {0, 5};
+  f.records.push_back(empty);
+  return f;
+}
+
+void require_same(const SpectrumRecord& a, const SpectrumRecord& b) {
+  INFO("record " << a.name);
+  CHECK(a.name == b.name);
+  CHECK(a.tensor == b.tensor);
+  CHECK(a.slice == b.slice);
+  CHECK(a.file == b.file);
+  CHECK(a.rows == b.rows);
+  CHECK(a.cols == b.cols);
+  CHECK(a.tensor_shape == b.tensor_shape);
+  CHECK(a.dtype == b.dtype);
+  CHECK(a.transform == b.transform);
+  CHECK(a.method == b.method);
+  CHECK(a.device == b.device);
+  CHECK(same_bits(a.floor, b.floor));
+  CHECK(a.nonfinite == b.nonfinite);
+  REQUIRE(a.sigma.size() == b.sigma.size());
+  for (size_t i = 0; i < a.sigma.size(); ++i) CHECK(same_bits(a.sigma[i], b.sigma[i]));
+  const auto &s = a.summary, &t = b.summary;
+  CHECK(same_bits(s.sigma_max, t.sigma_max));
+  CHECK(same_bits(s.sigma_min, t.sigma_min));
+  CHECK(same_bits(s.frobenius, t.frobenius));
+  CHECK(same_bits(s.nuclear, t.nuclear));
+  CHECK(same_bits(s.cond, t.cond));
+  CHECK(same_bits(s.stable_rank, t.stable_rank));
+  CHECK(same_bits(s.effective_rank, t.effective_rank));
+  CHECK(s.below_floor == t.below_floor);
+  REQUIRE(s.quantiles.size() == t.quantiles.size());
+  for (size_t i = 0; i < s.quantiles.size(); ++i) {
+    CHECK(same_bits(s.quantiles[i].q, t.quantiles[i].q));
+    CHECK(same_bits(s.quantiles[i].sigma, t.quantiles[i].sigma));
+    CHECK(same_bits(s.quantiles[i].rel_max, t.quantiles[i].rel_max));
+    CHECK(same_bits(s.quantiles[i].rel_frob, t.quantiles[i].rel_frob));
+    CHECK(same_bits(s.quantiles[i].cond, t.quantiles[i].cond));
+  }
+}
+
+std::set<std::string> listing(const fs::path& dir) {
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
+  return names;
+}
+
+/// Expects read_spectra_h5(path) to throw an InputError naming `path` whose message contains
+/// `needle`; returns the error's dataset.
+std::string expect_input_error(const std::string& path, const std::string& needle) {
+  try {
+    muspec::read_spectra_h5(path);
+  } catch (const InputError& e) {
+    INFO(e.what());
+    CHECK(e.file() == path);
+    CHECK(std::string(e.what()).find(path) != std::string::npos);
+    CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    return e.tensor();
+  }
+  FAIL("no InputError for " << path);
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("spectra store: round trip is exact", "[store]") {
+  TempDir dir("store");
+  const SpectraFile in = sample_file();
+  REQUIRE(std::isinf(in.records[0].summary.cond));  // the oracle data do hold inf
+  const std::string path = dir.file("spectra.h5");
+  muspec::write_spectra_h5(path, in);
+  CHECK(listing(dir.path()) == std::set<std::string>{"spectra.h5"});  // no temporary left
+  const SpectraFile out = muspec::read_spectra_h5(path);
+  CHECK(out.attributes == in.attributes);
+  REQUIRE(out.records.size() == in.records.size());
+  for (size_t i = 0; i < in.records.size(); ++i) require_same(in.records[i], out.records[i]);
+}
+
+TEST_CASE("spectra store: an empty scan round-trips and overwrites an older file", "[store]") {
+  TempDir dir("store");
+  const std::string path = dir.file("s.h5");
+  muspec::write_spectra_h5(path, sample_file());
+  SpectraFile none;
+  none.attributes["note"] = "nothing matched";
+  muspec::write_spectra_h5(path, none);
+  const SpectraFile out = muspec::read_spectra_h5(path);
+  CHECK(out.records.empty());
+  CHECK(out.attributes == none.attributes);
+}
+
+TEST_CASE("spectra store: failed writes leave nothing behind", "[store]") {
+  TempDir dir("store");
+  SECTION("missing directory") {
+    const std::string path = dir.file("missing/sub/s.h5");
+    CHECK_THROWS_AS(muspec::write_spectra_h5(path, sample_file()), muspec::Error);
+    CHECK(listing(dir.path()).empty());
+  }
+  SECTION("an invalid record in the middle; an existing file survives") {
+    const std::string path = dir.file("s.h5");
+    SpectraFile good = sample_file();
+    good.records.resize(2);
+    muspec::write_spectra_h5(path, good);
+    const std::string before = muspec_test::read_text(path);
+
+    SpectraFile bad = sample_file();
+    bad.records[2].sigma.push_back(9.0);  // 3 values for a 4 x 2 matrix
+    try {
+      muspec::write_spectra_h5(path, bad);
+      FAIL("no error");
+    } catch (const muspec::Error& e) {
+      const std::string msg = e.what();
+      INFO(msg);
+      CHECK(msg.find(path) != std::string::npos);
+      CHECK(msg.find("record 2") != std::string::npos);
+      CHECK(msg.find("min(rows, cols)") != std::string::npos);
+    }
+    CHECK(listing(dir.path()) == std::set<std::string>{"s.h5"});
+    CHECK(muspec_test::read_text(path) == before);
+    CHECK(muspec::read_spectra_h5(path).records.size() == 2);
+
+    const std::string fresh = dir.file("fresh.h5");
+    CHECK_THROWS_AS(muspec::write_spectra_h5(fresh, bad), muspec::Error);
+    CHECK(listing(dir.path()) == std::set<std::string>{"s.h5"});
+  }
+  SECTION("values the format cannot hold") {
+    SpectraFile f = sample_file();
+    std::string needle;
+    SECTION("a 70 KB name") {
+      f.records[3].name = std::string(70000, 'x');
+      needle = "64 KiB";
+    }
+    SECTION("invalid UTF-8") {
+      f.records[1].tensor = "bad\xff\xfe";
+      needle = "UTF-8";
+    }
+    SECTION("a NUL byte") {
+      f.attributes["command"] = std::string("a\0b", 3);
+      needle = "NUL";
+    }
+    SECTION("a reserved file attribute") {
+      f.attributes["format"] = "mine";
+      needle = "reserved";
+    }
+    SECTION("descending sigma") {
+      f.records[0].sigma = {2.0, 1.0, 0.0};
+      needle = "ascending";
+    }
+    SECTION("a spectrum for a matrix that was not analysed") {
+      f.records[0].nonfinite = 1;
+      needle = "non-finite";
+    }
+    SECTION("repeated quantile levels") {
+      f.records[0].summary.quantiles[1].q = 0.0;
+      needle = "repeat";
+    }
+    const std::string path = dir.file("s.h5");
+    try {
+      muspec::write_spectra_h5(path, f);
+      FAIL("no error");
+    } catch (const muspec::Error& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    }
+    CHECK(listing(dir.path()).empty());
+  }
+}
+
+TEST_CASE("spectra store: garbage input gives InputError", "[store]") {
+  TempDir dir("store");
+  SECTION("missing file") { expect_input_error(dir.file("nope.h5"), "nope.h5"); }
+  SECTION("a directory") { expect_input_error(dir.path().string(), "regular file"); }
+  SECTION("a text file") {
+    const std::string path = dir.file("text.h5");
+    muspec_test::write_bytes(path, "name,sigma\nw,1.0\n");
+    expect_input_error(path, "HDF5");
+  }
+  SECTION("truncated files") {
+    const std::string path = dir.file("s.h5");
+    muspec::write_spectra_h5(path, sample_file());
+    const std::string bytes = muspec_test::read_text(path);
+    REQUIRE(bytes.size() > 2000);
+    for (size_t cut : {size_t{0}, size_t{7}, size_t{100}, bytes.size() / 4, bytes.size() / 2,
+                       bytes.size() - 1}) {
+      INFO("cut at " << cut);
+      const std::string t = dir.file("cut.h5");
+      muspec_test::write_bytes(t, bytes.substr(0, cut));
+      expect_input_error(t, "");
+    }
+  }
+  SECTION("the format attribute renamed (byte patch)") {
+    const std::string path = dir.file("s.h5");
+    muspec::write_spectra_h5(path, sample_file());
+    std::string bytes = muspec_test::read_text(path);
+    const std::string key("format\0", 7);
+    const size_t at = bytes.find(key);
+    REQUIRE(at != std::string::npos);
+    REQUIRE(bytes.find(key, at + 1) == std::string::npos);
+    bytes[at + 5] = 'X';
+    muspec_test::write_bytes(path, bytes);
+    expect_input_error(path, "no 'format' attribute");
+  }
+}
+
+#ifdef MUSPEC_TEST_HDF5
+namespace {
+
+/// Minimal RAII for the raw calls below (independent of the store's own helpers).
+struct Raw {
+  hid_t id;
+  herr_t (*closer)(hid_t);
+  Raw(hid_t i, herr_t (*c)(hid_t)) : id(i), closer(c) { REQUIRE(i >= 0); }
+  ~Raw() { closer(id); }
+  Raw(const Raw&) = delete;
+  Raw& operator=(const Raw&) = delete;
+};
+
+void raw_replace_f64_array(hid_t obj, const char* name, const std::vector<double>& v) {
+  REQUIRE(H5Adelete(obj, name) >= 0);
+  const hsize_t n = v.size();
+  Raw space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Raw a(H5Acreate2(obj, name, H5T_IEEE_F64LE, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  REQUIRE(H5Awrite(a.id, H5T_NATIVE_DOUBLE, v.data()) >= 0);
+}
+
+void raw_replace_i64(hid_t obj, const char* name, int64_t v) {
+  if (H5Aexists(obj, name) > 0) REQUIRE(H5Adelete(obj, name) >= 0);
+  Raw space(H5Screate(H5S_SCALAR), H5Sclose);
+  Raw a(H5Acreate2(obj, name, H5T_STD_I64LE, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  REQUIRE(H5Awrite(a.id, H5T_NATIVE_INT64, &v) >= 0);
+}
+
+void raw_replace_string(hid_t obj, const char* name, const char* v) {
+  if (H5Aexists(obj, name) > 0) REQUIRE(H5Adelete(obj, name) >= 0);
+  Raw type(H5Tcopy(H5T_C_S1), H5Tclose);
+  REQUIRE(H5Tset_size(type.id, H5T_VARIABLE) >= 0);
+  Raw space(H5Screate(H5S_SCALAR), H5Sclose);
+  Raw a(H5Acreate2(obj, name, type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  REQUIRE(H5Awrite(a.id, type.id, &v) >= 0);
+}
+
+std::vector<double> raw_read_f64(hid_t file, const char* path) {
+  Raw d(H5Dopen2(file, path, H5P_DEFAULT), H5Dclose);
+  Raw space(H5Dget_space(d.id), H5Sclose);
+  REQUIRE(H5Sget_simple_extent_ndims(space.id) == 1);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space.id, &n, nullptr);
+  std::vector<double> v(n);
+  if (n > 0) REQUIRE(H5Dread(d.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);
+  return v;
+}
+
+std::vector<std::string> raw_read_strings(hid_t file, const char* path) {
+  Raw d(H5Dopen2(file, path, H5P_DEFAULT), H5Dclose);
+  Raw space(H5Dget_space(d.id), H5Sclose);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space.id, &n, nullptr);
+  Raw type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.id, H5T_VARIABLE);
+  H5Tset_cset(type.id, H5T_CSET_UTF8);
+  std::vector<char*> p(n, nullptr);
+  if (n > 0) REQUIRE(H5Dread(d.id, type.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data()) >= 0);
+  std::vector<std::string> v(p.begin(), p.end());
+  if (n > 0) H5Dvlen_reclaim(type.id, space.id, H5P_DEFAULT, p.data());
+  return v;
+}
+
+herr_t collect_link(hid_t, const char* name, const H5L_info_t*, void* data) {
+  static_cast<std::vector<std::string>*>(data)->push_back(name);
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("spectra store: layout read back with raw HDF5 calls", "[store]") {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  TempDir dir("store");
+  const SpectraFile in = sample_file();
+  const std::string path = dir.file("s.h5");
+  muspec::write_spectra_h5(path, in);
+  Raw f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+
+  const size_t n = in.records.size();
+  std::vector<std::string> columns;
+  {
+    Raw g(H5Gopen2(f.id, "/summary", H5P_DEFAULT), H5Gclose);
+    REQUIRE(H5Literate(g.id, H5_INDEX_CRT_ORDER, H5_ITER_INC, nullptr, collect_link, &columns) >= 0);
+  }
+  REQUIRE(columns.size() > 20);
+  CHECK(columns.front() == "name");
+  for (const std::string& c : columns) {
+    INFO("column " << c);
+    Raw d(H5Dopen2(f.id, ("/summary/" + c).c_str(), H5P_DEFAULT), H5Dclose);
+    Raw space(H5Dget_space(d.id), H5Sclose);
+    hsize_t len = 0;
+    REQUIRE(H5Sget_simple_extent_ndims(space.id) == 1);
+    H5Sget_simple_extent_dims(space.id, &len, nullptr);
+    CHECK(len == n);
+  }
+  const std::vector<double> sigma_max = raw_read_f64(f.id, "/summary/sigma_max");
+  const std::vector<double> q_half = raw_read_f64(f.id, "/summary/q0.5_sigma");
+  const std::vector<double> q_one_pct = raw_read_f64(f.id, "/summary/q0.01_sigma");
+  const std::vector<std::string> names = raw_read_strings(f.id, "/summary/name");
+  REQUIRE(sigma_max.size() == n);
+  for (size_t i = 0; i < n; ++i) {
+    const SpectrumRecord& r = in.records[i];
+    CHECK(same_bits(sigma_max[i], r.summary.sigma_max));
+    CHECK(names[i] == r.name);
+    // Independent of the summary code: the median of sigma straight from the data.
+    if (!r.sigma.empty()) {
+      const size_t m = r.sigma.size();
+      const double median = m % 2 ? r.sigma[m / 2] : (r.sigma[m / 2 - 1] + r.sigma[m / 2]) / 2;
+      CHECK(q_half[i] == Approx(median).epsilon(1e-15));
+    } else {
+      CHECK(std::isnan(q_half[i]));
+    }
+  }
+  // Only record 2 uses the default levels, which include 0.01.
+  CHECK(std::isnan(q_one_pct[0]));
+  CHECK(!std::isnan(q_one_pct[2]));
+  const std::vector<double> sigma0 = raw_read_f64(f.id, "/spectra/000000");
+  CHECK(sigma0 == in.records[0].sigma);
+  CHECK(raw_read_f64(f.id, "/spectra/000001").empty());
+  CHECK(raw_read_f64(f.id, "/spectra/000004").empty());
+}
+
+TEST_CASE("spectra store: an HDF5 file of another kind is rejected", "[store]") {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  TempDir dir("store");
+  const std::string path = dir.file("other.h5");
+  {
+    Raw f(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    Raw g(H5Gcreate2(f.id, "spectra", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  }
+  CHECK(expect_input_error(path, "not a muspec spectra file").empty());
+}
+
+TEST_CASE("spectra store: crafted malformed files are rejected", "[store]") {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  TempDir dir("store");
+  const std::string path = dir.file("s.h5");
+  muspec::write_spectra_h5(path, sample_file());
+  std::string needle, dataset = "/spectra/000001";
+  {
+    Raw f(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+    Raw d(H5Dopen2(f.id, "/spectra/000001", H5P_DEFAULT), H5Dclose);
+    SECTION("wrong format string") {
+      raw_replace_string(f.id, "format", "muspec-something");
+      needle = "muspec-something";
+      dataset.clear();
+    }
+    SECTION("a newer format version") {
+      raw_replace_i64(f.id, "format_version", 2);
+      needle = "format_version 2";
+      dataset.clear();
+    }
+    SECTION("a non-string file attribute") {
+      raw_replace_i64(f.id, "step", 1000);
+      needle = "'step' is not a string";
+      dataset.clear();
+    }
+    SECTION("quantile arrays of different lengths") {
+      raw_replace_f64_array(d.id, "quantile_sigma", {1, 2, 3, 4});
+      needle = "quantile arrays disagree";
+    }
+    SECTION("a missing attribute") {
+      REQUIRE(H5Adelete(d.id, "device") >= 0);
+      needle = "'device' is missing";
+    }
+    SECTION("an attribute of the wrong type") {
+      raw_replace_string(d.id, "rows", "7");
+      needle = "'rows' is not an integer";
+    }
+    SECTION("sigma longer than min(rows, cols)") {
+      Raw d0(H5Dopen2(f.id, "/spectra/000000", H5P_DEFAULT), H5Dclose);
+      raw_replace_i64(d0.id, "cols", 2);
+      needle = "sigma";
+      dataset = "/spectra/000000";
+    }
+    SECTION("sigma shorter than min(rows, cols)") {
+      Raw d0(H5Dopen2(f.id, "/spectra/000000", H5P_DEFAULT), H5Dclose);
+      raw_replace_i64(d0.id, "rows", 9);
+      raw_replace_i64(d0.id, "cols", 9);
+      needle = "min(rows, cols)";
+      dataset = "/spectra/000000";
+    }
+    SECTION("sigma not ascending") {
+      Raw d0(H5Dopen2(f.id, "/spectra/000000", H5P_DEFAULT), H5Dclose);
+      const double v[3] = {2, 1, 0};
+      REQUIRE(H5Dwrite(d0.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+      needle = "ascending";
+      dataset = "/spectra/000000";
+    }
+    SECTION("a record dataset renamed") {
+      REQUIRE(H5Lmove(f.id, "/spectra/000001", f.id, "/spectra/extra", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+      needle = "missing";
+    }
+    SECTION("a group in place of a record") {
+      REQUIRE(H5Ldelete(f.id, "/spectra/000004", H5P_DEFAULT) >= 0);
+      Raw g(H5Gcreate2(f.id, "/spectra/000004", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+      needle = "not a dataset";
+      dataset = "/spectra/000004";
+    }
+  }
+  CHECK(expect_input_error(path, needle) == dataset);
+}
+#else
+TEST_CASE("spectra store: raw HDF5 checks", "[store]") {
+  WARN("hdf5.h not found by the test build: raw-HDF5 layout and crafted-file tests skipped");
+}
+#endif
+
+namespace {
+
+std::string python_with_h5py() {
+  for (const std::string& py : {muspec_test::python_with_numpy(), std::string("/usr/bin/python3")}) {
+    if (py.empty()) continue;
+    if (muspec_test::run_command("'" + py + "' -c 'import h5py'").exit_code == 0) return py;
+  }
+  return {};
+}
+
+double parse_double(const std::string& s) { return std::strtod(s.c_str(), nullptr); }
+double parse_double(const nlohmann::json& j) { return parse_double(j.get<std::string>()); }
+
+}  // namespace
+
+TEST_CASE("spectra store: h5py and h5dump see the documented layout", "[store]") {
+  TempDir dir("store");
+  const SpectraFile in = sample_file();
+  const std::string path = dir.file("s.h5");
+  muspec::write_spectra_h5(path, in);
+  const size_t n = in.records.size();
+  bool checked = false;
+
+  const std::string py = python_with_h5py();
+  if (!py.empty()) {
+    checked = true;
+    const std::string script = dir.file("check.py");
+    muspec_test::write_bytes(script, R"PY(
+import json, sys, h5py
+f = h5py.File(sys.argv[1], "r")
+s = f["summary"]
+r = lambda a: [repr(float(x)) for x in a]
+rec1 = f["spectra/000001"].attrs
+out = {
+  "columns": list(s.keys()),
+  "sigma_max": r(s["sigma_max"][...]),
+  "cond": r(s["cond"][...]),
+  "rows": [int(x) for x in s["rows"][...]],
+  "name": list(s["name"].asstr()[...]),
+  "name_attr": rec1["name"],
+  "name_attr_is_str": isinstance(rec1["name"], str),
+  "nonfinite": int(rec1["nonfinite"]),
+  "format": f.attrs["format"],
+  "format_version": int(f.attrs["format_version"]),
+  "command": f.attrs["command"],
+  "sigma0": r(f["spectra/000000"][...]),
+  "shape2": [int(x) for x in f["spectra/000002"].attrs["tensor_shape"]],
+  "qcond0": r(f["spectra/000000"].attrs["quantile_cond"]),
+}
+try:
+  import pandas as pd
+  with h5py.File(sys.argv[1], "r") as g:  # the snippet of docs/spectra-h5.md
+    df = pd.DataFrame({k: (c.asstr()[...] if c.dtype.kind == "O" else c[...])
+                       for k, c in g["summary"].items()})
+  out["pandas"] = {"shape": list(df.shape), "name": list(df["name"]),
+                   "cond": r(df["cond"]), "first": list(df.columns)[:3]}
+except ImportError:
+  pass
+print(json.dumps(out))
+)PY");
+    const auto res = muspec_test::run_command("'" + py + "' '" + script + "' '" + path + "'");
+    INFO(res.err);
+    REQUIRE(res.exit_code == 0);
+    const nlohmann::json j = nlohmann::json::parse(res.out);
+    CHECK(j["format"] == "muspec-spectra");
+    CHECK(j["format_version"] == 1);
+    CHECK(j["command"] == in.attributes.at("command"));
+    CHECK(j["name_attr_is_str"] == true);
+    CHECK(j["name_attr"] == in.records[1].name);
+    CHECK(j["nonfinite"] == 4);
+    CHECK(j["columns"][0] == "name");
+    CHECK(j["shape2"].get<std::vector<int64_t>>() == std::vector<int64_t>{8, 4, 2});
+    REQUIRE(j["sigma_max"].size() == n);
+    for (size_t i = 0; i < n; ++i) {
+      const SpectrumRecord& r = in.records[i];
+      CHECK(same_value(parse_double(j["sigma_max"][i]), r.summary.sigma_max));
+      CHECK(same_value(parse_double(j["cond"][i]), r.summary.cond));
+      CHECK(j["rows"][i].get<int64_t>() == r.rows);
+      CHECK(j["name"][i].get<std::string>() == r.name);
+    }
+    CHECK(j["sigma0"].get<std::vector<std::string>>() == std::vector<std::string>{"0.0", "1.0", "2.0"});
+    CHECK(j["qcond0"][0] == "inf");  // sigma_max / 0
+    if (j.contains("pandas")) {
+      CHECK(j["pandas"]["shape"][0] == n);
+      CHECK(j["pandas"]["name"] == j["name"]);
+      CHECK(j["pandas"]["cond"] == j["cond"]);
+      CHECK(j["pandas"]["first"].get<std::vector<std::string>>() ==
+            std::vector<std::string>{"name", "tensor", "slice"});
+    } else {
+      WARN("pandas not installed: the docs' pandas snippet was not checked");
+    }
+  }
+
+  if (muspec_test::run_command("h5dump --version").exit_code == 0) {
+    checked = true;
+    const auto res = muspec_test::run_command("h5dump -y -w 0 -m %.17g -d /summary/sigma_max '" +
+                                              path + "'");
+    INFO(res.out << res.err);
+    REQUIRE(res.exit_code == 0);
+    const size_t open = res.out.find("DATA {");
+    REQUIRE(open != std::string::npos);
+    const size_t close = res.out.find('}', open + 6);
+    std::string body = res.out.substr(open + 6, close - open - 6);
+    std::replace(body.begin(), body.end(), ',', ' ');
+    std::istringstream ss(body);
+    std::vector<double> got;
+    for (std::string tok; ss >> tok;) got.push_back(parse_double(tok));
+    REQUIRE(got.size() == n);
+    for (size_t i = 0; i < n; ++i) {
+      const double want = in.records[i].summary.sigma_max;
+      CHECK(same_value(got[i], want));
+    }
+  }
+  if (!checked) WARN("neither h5py nor h5dump available: independent layout check skipped");
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Quick start, command 2: set up, build, and run the whole test suite, twice: a normal
+# Release build, then a build under AddressSanitizer + UBSan (every bad-input test included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+ctest --test-dir build --output-on-failure -j "$(nproc)"
+if [ "${MUSPEC_SKIP_SANITIZERS:-0}" != "1" ]; then
+  MUSPEC_BUILD_DIR=build-asan tools/setup.sh -DCMAKE_BUILD_TYPE=Debug -DMUSPEC_SANITIZE=ON -DMUSPEC_BUILD_BENCH=OFF
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
+fi
