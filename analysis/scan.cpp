@@ -22,12 +22,6 @@ struct TensorJob {
   size_t entry;
   int64_t rows, cols, slices;
   uint64_t bytes;
-  size_t first_record;  ///< index of its first record in the result
-};
-
-struct Selection {
-  std::vector<TensorJob> jobs;
-  size_t record_count = 0;
 };
 
 std::string shape_text(const std::vector<int64_t>& shape) {
@@ -53,11 +47,11 @@ std::string reason_to_ignore(const TensorEntry& e, const ScanOptions& o) {
   return "";
 }
 
-Selection select_tensors(const std::vector<std::unique_ptr<TensorSource>>& sources, const ScanOptions& o,
+std::vector<TensorJob> select_tensors(const std::vector<std::unique_ptr<TensorSource>>& sources, const ScanOptions& o,
                          ScanResult& result) {
   const std::regex include(o.include_regex.empty() ? "" : o.include_regex);
   const std::regex exclude(o.exclude_regex.empty() ? "$^" : o.exclude_regex);
-  Selection sel;
+  std::vector<TensorJob> jobs;
   for (const auto& src : sources) {
     const auto& entries = src->entries();
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -69,13 +63,12 @@ Selection select_tensors(const std::vector<std::unique_ptr<TensorSource>>& sourc
         result.ignored.push_back({e.file, e.name, why});
         continue;
       }
-      TensorJob job{src.get(), i, e.shape[e.shape.size() - 2], e.shape.back(), 1, e.nbytes, sel.record_count};
+      TensorJob job{src.get(), i, e.shape[e.shape.size() - 2], e.shape.back(), 1, e.nbytes};
       for (size_t d = 0; d + 2 < e.shape.size(); ++d) job.slices *= e.shape[d];
-      sel.record_count += static_cast<size_t>(job.slices);
-      sel.jobs.push_back(job);
+      jobs.push_back(job);
     }
   }
-  return sel;
+  return jobs;
 }
 
 struct JobOutcome {
@@ -172,20 +165,20 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
   }
 
   // Stage 2: choose the matrices.
-  Selection sel = select_tensors(sources, o, result);
+  const std::vector<TensorJob> jobs = select_tensors(sources, o, result);
   uint64_t total_bytes = 0;
-  for (const auto& j : sel.jobs) total_bytes += j.bytes;
-  if (progress) progress->start(static_cast<int64_t>(sel.jobs.size()), total_bytes);
+  for (const auto& j : jobs) total_bytes += j.bytes;
+  if (progress) progress->start(static_cast<int64_t>(jobs.size()), total_bytes);
 
   // Stage 3: compute. Small matrices run many at a time with one BLAS thread each; large ones
   // run one at a time with every BLAS thread, so the cores are never oversubscribed.
-  std::vector<JobOutcome> outcomes(sel.jobs.size());
+  std::vector<JobOutcome> outcomes(jobs.size());
   std::vector<size_t> small, large;
-  for (size_t i = 0; i < sel.jobs.size(); ++i)
-    (std::min(sel.jobs[i].rows, sel.jobs[i].cols) <= kSmallMatrixDim ? small : large).push_back(i);
+  for (size_t i = 0; i < jobs.size(); ++i)
+    (std::min(jobs[i].rows, jobs[i].cols) <= kSmallMatrixDim ? small : large).push_back(i);
   auto run_one = [&](size_t i) {
-    outcomes[i] = run_job(sel.jobs[i], *backend, o);
-    if (progress) progress->advance(sel.jobs[i].bytes, sel.jobs[i].source->entries()[sel.jobs[i].entry].name);
+    outcomes[i] = run_job(jobs[i], *backend, o);
+    if (progress) progress->advance(jobs[i].bytes, jobs[i].source->entries()[jobs[i].entry].name);
   };
   const int saved_blas_threads = blas_threads();
   set_blas_threads(1);

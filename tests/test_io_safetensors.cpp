@@ -166,7 +166,8 @@ TEST_CASE("safetensors: malformed files are rejected with specific reasons", "[i
   write_bytes(p, "abc");
   expect_error(open, p, "", {"3 bytes, too short for the 8-byte header length"});
   write_bytes(p, st_bytes(w16, data16).substr(0, 40));
-  expect_error(open, p, "", {"header length 61 runs past the end of the 40-byte file"});
+  const std::string past = "header length " + std::to_string(w16.size()) + " runs past the end of the 40-byte file";
+  expect_error(open, p, "", {past.c_str()});
   write_bytes(p, st_bytes("{}", "", 100'000'001));
   expect_error(open, p, "", {"header length 100000001 exceeds the limit of 100000000"});
   write_bytes(p, st_bytes("{}", "", ~uint64_t{0}));

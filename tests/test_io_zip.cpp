@@ -44,6 +44,15 @@ struct FakeMember {
   std::optional<uint32_t> crc;
 };
 
+FakeMember member(std::string name, std::string data, std::string plain = "", uint16_t method = 0) {
+  FakeMember m;
+  m.name = std::move(name);
+  m.data = std::move(data);
+  m.plain = std::move(plain);
+  m.method = method;
+  return m;
+}
+
 struct ZipLayout {
   bool zip64_end = false;               ///< write a ZIP64 end record and locator
   std::optional<uint64_t> cd_offset;    ///< lie about where the central directory is
@@ -146,9 +155,9 @@ TEST_CASE("zip: members of numpy's stored and deflated archives", "[io][zip]") {
 TEST_CASE("zip: hand-built archives, classic and ZIP64", "[io][zip]") {
   TempDir dir("zip");
   const std::string hello = "hello, zip";
-  FakeMember a{"dir/a.txt", hello};
-  FakeMember b{"b.bin", deflate_stored_block("0123456789"), "0123456789", 8};
-  FakeMember empty{"empty", ""};
+  FakeMember a = member("dir/a.txt", hello);
+  FakeMember b = member("b.bin", deflate_stored_block("0123456789"), "0123456789", 8);
+  FakeMember empty = member("empty", "");
   for (bool zip64 : {false, true}) {
     a.zip64 = b.zip64 = zip64;
     const std::string path = write_zip(dir, "t.zip", build_zip({a, b, empty}, {zip64, std::nullopt}));
@@ -166,8 +175,8 @@ TEST_CASE("zip: hand-built archives, classic and ZIP64", "[io][zip]") {
 TEST_CASE("zip: malformed archives are rejected with specific reasons", "[io][zip][bad]") {
   TempDir dir("zipbad");
   const std::string text = "some member bytes";
-  const FakeMember ok{"m.txt", text};
-  const FakeMember deflated{"d.txt", deflate_stored_block(text), text, 8};
+  const FakeMember ok = member("m.txt", text);
+  const FakeMember deflated = member("d.txt", deflate_stored_block(text), text, 8);
   const auto open = [](const std::string& p) { return [p] { ZipArchive z(p); }; };
   const auto read_first = [](const std::string& p) { return [p] { ZipArchive z(p); z.read(z.members().at(0)); }; };
 
@@ -262,21 +271,21 @@ TEST_CASE("npz: members whose declared size lies", "[io][npz][bad]") {
   const std::string npy = as_string(real.read(*real.find("w.npy")));
   const auto open = [](const std::string& p) { return [p] { muspec::open_npz(p); }; };
 
-  FakeMember m{"w.npy", npy};
+  FakeMember m = member("w.npy", npy);
   m.usize = m.csize = npy.size() - 8;  // the header's shape then needs 8 more bytes
   auto p = write_zip(dir, "short.npz", build_zip({m}));
   expect_error(open(p), p, {"truncated", "needs 48 data bytes", "only 40"}, "w");
 
-  m = FakeMember{"w.npy", npy + "garbage!", npy + "garbage!"};
+  m = member("w.npy", npy + "garbage!");
   p = write_zip(dir, "long.npz", build_zip({m}));
   expect_error(open(p), p, {"8 trailing bytes"}, "w");
 
-  m = FakeMember{"w.npy", deflate_stored_block(npy), npy, 8};
+  m = member("w.npy", deflate_stored_block(npy), npy, 8);
   m.usize = npy.size() + 100;
   p = write_zip(dir, "liar.npz", build_zip({m}));
   expect_error(open(p), p, {"member 'w.npy'", "inflates to 176 bytes, not the declared 276"});
 
-  m = FakeMember{"w.npy", deflate_stored_block(npy), npy, 8};
+  m = member("w.npy", deflate_stored_block(npy), npy, 8);
   m.crc = 1;
   p = write_zip(dir, "crc.npz", build_zip({m}));
   const auto src = muspec::open_npz(p);  // the header prefix is fine; the CRC fails on load

@@ -29,7 +29,7 @@ Interval sampled_range(const std::vector<OddPoly>& ps, double lo, double hi, int
 
 }  // namespace
 
-TEST_CASE("KJ quintic anatomy matches reference §9.1", "[ns][polynomial]") {
+TEST_CASE("ns: KJ quintic anatomy matches reference §9.1", "[ns][polynomial]") {
   CHECK(kKJ(1.0) == Approx(0.701).margin(5e-4));
   CHECK(kKJ.derivative(0.0) == Approx(3.4445));
   const std::vector<double> cp = kKJ.positive_critical_points();
@@ -50,7 +50,7 @@ TEST_CASE("KJ quintic anatomy matches reference §9.1", "[ns][polynomial]") {
   CHECK(kKJ(1.2024) == Approx(0.9465).margin(2e-4));
 }
 
-TEST_CASE("cubic critical point and degree", "[ns][polynomial]") {
+TEST_CASE("ns: cubic critical point and degree", "[ns][polynomial]") {
   const OddPoly cubic{1.5, -0.5, 0.0};
   CHECK(cubic.degree() == 3);
   CHECK(kKJ.degree() == 5);
@@ -60,14 +60,14 @@ TEST_CASE("cubic critical point and degree", "[ns][polynomial]") {
   CHECK(cubic(1.0) == Approx(1.0));
 }
 
-TEST_CASE("safety scaling is p(x/f)", "[ns][polynomial]") {
+TEST_CASE("ns: safety scaling is p(x/f)", "[ns][polynomial]") {
   const OddPoly q = kKJ.input_scaled(1.01);
   for (double x : {0.01, 0.3, 0.9, 1.0}) CHECK(q(x) == Approx(kKJ(x / 1.01)).epsilon(1e-14));
   const OddPoly r = kKJ.output_scaled(2.0);
   CHECK(r(0.37) == Approx(2.0 * kKJ(0.37)).epsilon(1e-15));
 }
 
-TEST_CASE("interval images are exact and tight against dense sampling", "[ns][polynomial]") {
+TEST_CASE("ns: interval images are exact and tight against dense sampling", "[ns][polynomial]") {
   std::mt19937_64 rng(42);
   std::uniform_real_distribution<double> u01(0.0, 1.0);
   const std::vector<std::vector<OddPoly>> schedules = {
@@ -88,7 +88,7 @@ TEST_CASE("interval images are exact and tight against dense sampling", "[ns][po
   }
 }
 
-TEST_CASE("compose applies polynomials in order", "[ns][polynomial]") {
+TEST_CASE("ns: compose applies polynomials in order", "[ns][polynomial]") {
   const OddPoly p{2.0, 0.0, 0.0}, q{1.0, 1.0, 0.0};  // q(p(x)) = 2x + 8x³
   CHECK(muspec::ns::compose({p, q}, 0.5) == Approx(2.0));
   CHECK(muspec::ns::compose({q, p}, 0.5) == Approx(1.25));

@@ -52,7 +52,7 @@ double scan_threshold(const Schedule& s, int k, double target) {
 
 }  // namespace
 
-TEST_CASE("keller×5 thresholds match §10 and an independent bisection", "[ns][quality]") {
+TEST_CASE("ns: keller×5 thresholds match §10 and an independent bisection", "[ns][quality]") {
   const Schedule kj = bare("keller");
   const double targets[] = {0.5, 0.7, 0.9};
   const double published[] = {1.07e-3, 1.55e-3, 2.13e-3};
@@ -65,7 +65,7 @@ TEST_CASE("keller×5 thresholds match §10 and an independent bisection", "[ns][
   }
 }
 
-TEST_CASE("KJ×k and other schedules at target 0.7 match §10", "[ns][quality]") {
+TEST_CASE("ns: KJ×k and other schedules at target 0.7 match §10", "[ns][quality]") {
   const Schedule kj = bare("keller");
   const std::pair<int, double> table[] = {{3, 1.8e-2}, {4, 5.3e-3}, {5, 1.55e-3}, {6, 4.5e-4},
                                           {7, 1.3e-4}, {8, 3.8e-5}, {10, 3.2e-6}};
@@ -90,7 +90,7 @@ TEST_CASE("KJ×k and other schedules at target 0.7 match §10", "[ns][quality]")
   CHECK_FALSE(threshold(kj, 5, Band{1.5, 2.0}).has_value());
 }
 
-TEST_CASE("coverage lower bound: [l*, 1] lands in the band, just below it does not", "[ns][quality]") {
+TEST_CASE("ns: coverage lower bound: the range from l-star to 1 lands in the band just below it does not", "[ns][quality]") {
   for (const char* n : {"keller", "polar-express", "you-5", "deepseek-v4"}) {
     const Schedule s = bare(n);
     const int k = s.resolve_steps(std::nullopt);
@@ -116,7 +116,7 @@ TEST_CASE("coverage lower bound: [l*, 1] lands in the band, just below it does n
   }
 }
 
-TEST_CASE("minimal steps are monotone in l and exact", "[ns][quality]") {
+TEST_CASE("ns: minimal steps are monotone in l and exact", "[ns][quality]") {
   for (const char* n : {"keller", "polar-express", "cubic", "you-5"}) {
     const Schedule s = bare(n);
     const Band band = s.target_band();
@@ -143,7 +143,7 @@ TEST_CASE("minimal steps are monotone in l and exact", "[ns][quality]") {
   CHECK(*min_steps(kj, 1e-3, kj.target_band()) < *min_steps(kj, 1e-5, kj.target_band()));
 }
 
-TEST_CASE("inputs outside (0, 1] are rejected with a clear message", "[ns][quality]") {
+TEST_CASE("ns: inputs outside the unit interval are rejected with a clear message", "[ns][quality]") {
   const Schedule kj = builtin_schedule("keller");
   for (double bad : {0.0, -0.1, 1.5, std::numeric_limits<double>::quiet_NaN()}) {
     try {
@@ -161,7 +161,7 @@ TEST_CASE("inputs outside (0, 1] are rejected with a clear message", "[ns][quali
   CHECK_THROWS_AS(evaluate_spectrum(kj, 5, {}, kj.target_band()), muspec::UsageError);
 }
 
-TEST_CASE("spectrum quality figures", "[ns][quality]") {
+TEST_CASE("ns: spectrum quality figures", "[ns][quality]") {
   // σ = (3, 4, 0.001): F = √(9 + 16 + 1e-6); keller×5 outputs computed by hand.
   const Schedule kj = bare("keller");
   const std::vector<double> sigma = {3.0, 4.0, 0.001};

@@ -30,7 +30,7 @@ double by_hand(const Schedule& s, int k, double x) {
 
 }  // namespace
 
-TEST_CASE("KJ×5 values and the KJ×k sequence at 1e-3 (§9.1, §10)", "[ns][scalar]") {
+TEST_CASE("ns: KJ×5 values and the KJ×k sequence at 1e-3 (§9.1 §10)", "[ns][scalar]") {
   const Schedule kj = bare("keller");
   CHECK(map_value(kj, 5, 1e-3) == Approx(0.4705).margin(5e-5));
   CHECK(map_value(kj, 5, 1e-4) == Approx(0.0485).margin(5e-5));
@@ -47,13 +47,13 @@ TEST_CASE("KJ×5 values and the KJ×k sequence at 1e-3 (§9.1, §10)", "[ns][sca
   CHECK(b.hi <= 1.1345);
 }
 
-TEST_CASE("output ranges on [1e-3, 1] match §9.2", "[ns][scalar]") {
+TEST_CASE("ns: output ranges on 1e-3..1 match §9.2", "[ns][scalar]") {
   struct Row { const char* name; int k; double lo, hi, tol; };
   const Row rows[] = {
       {"keller", 5, 0.47, 1.20, 5e-3},        {"you-5", 5, 0.475, 1.145, 5e-4},
       {"jiacheng-6", 6, 0.866, 0.999, 5e-4},  {"polar-express", 5, 0.846, 1.124, 5e-4},
       {"polar-express", 6, 0.994, 1.001, 5e-4}, {"polar-express", 7, 1.000, 1.000, 5e-4},
-      {"deepseek-v4", 10, 1.000, 1.002, 5e-4}, {"cubic", 5, 0.008, 1.0, 5e-4},
+      {"cubic", 5, 0.008, 1.0, 5e-4},
   };
   for (const Row& r : rows) {
     INFO(r.name << " x" << r.k);
@@ -61,9 +61,18 @@ TEST_CASE("output ranges on [1e-3, 1] match §9.2", "[ns][scalar]") {
     CHECK(img.lo == Approx(r.lo).margin(r.tol));
     CHECK(img.hi == Approx(r.hi).margin(r.tol));
   }
+  // DeepSeek-V4 (8 KJ + 2 finishers): §9.2 lists [≈1.000, 1.002]. The lower end agrees; the upper
+  // end does not: after 8 KJ steps [1e-3, 1] lies in [0.6818, 1.1344] and the finishers send that
+  // to at most 1.000538 (confirmed by a dense numpy float64 sampling of 6e6 points, which gives
+  // 1.0005380530698595). 1.002 is what the finishers make of the transient KJ band
+  // [0.6818, 1.2024] (1.00202), so the table's value is an upper bound, not the range.
+  const Interval ds = map_image(bare("deepseek-v4"), 10, {1e-3, 1.0});
+  CHECK(ds.lo == Approx(1.000).margin(5e-4));
+  CHECK(ds.hi == Approx(1.0005380530698595).epsilon(1e-9));
+  CHECK(ds.hi <= 1.002);
 }
 
-TEST_CASE("PE×5 intervals after each step match §9.3", "[ns][scalar]") {
+TEST_CASE("ns: PE×5 intervals after each step match §9.3", "[ns][scalar]") {
   const double lo[] = {0.008, 0.033, 0.130, 0.423, 0.846};
   const double hi[] = {1.99, 1.97, 1.87, 1.56, 1.124};
   const Schedule pe = bare("polar-express");
@@ -75,7 +84,7 @@ TEST_CASE("PE×5 intervals after each step match §9.3", "[ns][scalar]") {
   }
 }
 
-TEST_CASE("gain at zero matches §9.4", "[ns][scalar]") {
+TEST_CASE("ns: gain at zero matches §9.4", "[ns][scalar]") {
   CHECK(bare("keller").gain_at_zero(5) == Approx(485).margin(0.5));
   CHECK(bare("you-5").gain_at_zero(5) == Approx(493).margin(0.5));
   CHECK(bare("jiacheng-6").gain_at_zero(6) == Approx(1137).margin(0.5));
@@ -84,7 +93,7 @@ TEST_CASE("gain at zero matches §9.4", "[ns][scalar]") {
   CHECK(bare("cubic").gain_at_zero(5) == Approx(7.6).margin(0.05));
 }
 
-TEST_CASE("vectorized map equals the plain loop and applies the normalization", "[ns][scalar]") {
+TEST_CASE("ns: vectorized map equals the plain loop and applies the normalization", "[ns][scalar]") {
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   std::vector<double> s(100003);

@@ -12,7 +12,7 @@
 
 using namespace muspec::ns;
 
-TEST_CASE("polar-express catalog entry is the published table scaled by 1.01 (§5.8)", "[ns][catalog]") {
+TEST_CASE("ns: polar-express catalog entry is the published table scaled by 1.01 (§5.8)", "[ns][catalog]") {
   // Second table of §5.8 (computed there, 6 decimals).
   const double scaled[8][3] = {
       {8.205160, -22.901935, 16.460725}, {4.066395, -2.861154, 0.518400},
@@ -34,7 +34,7 @@ TEST_CASE("polar-express catalog entry is the published table scaled by 1.01 (§
   CHECK(pe.step(20) == pe.polys[7]);
 }
 
-TEST_CASE("other catalog entries match their sources", "[ns][catalog]") {
+TEST_CASE("ns: other catalog entries match their sources", "[ns][catalog]") {
   const Schedule kj = builtin_schedule("keller");
   CHECK(kj.polys.size() == 1);
   CHECK(kj.step(4).a == 3.4445);
@@ -68,7 +68,7 @@ TEST_CASE("other catalog entries match their sources", "[ns][catalog]") {
   CHECK_THROWS_AS(builtin_schedule("kellr"), muspec::UsageError);
 }
 
-TEST_CASE("past-end rules", "[ns][schedule]") {
+TEST_CASE("ns: past-end rules", "[ns][schedule]") {
   Schedule s;
   s.polys = {{1.0, 0, 0}, {2.0, 0, 0}, {3.0, 0, 0}};
   s.past_end = PastEnd::RepeatLast;
@@ -79,7 +79,7 @@ TEST_CASE("past-end rules", "[ns][schedule]") {
   CHECK(s.gain_at_zero(4) == 6.0);
 }
 
-TEST_CASE("schedule JSON round trip and errors", "[ns][schedule][io]") {
+TEST_CASE("ns: schedule JSON round trip and errors", "[ns][schedule][io]") {
   muspec_test::TempDir dir("ns-json");
   Schedule s = builtin_schedule("polar-express");
   s.band = Band{0.9, 1.1};
@@ -128,7 +128,7 @@ TEST_CASE("schedule JSON round trip and errors", "[ns][schedule][io]") {
   CHECK_THROWS_AS(resolve_schedule(dir.file("missing.json")), muspec::UsageError);
 }
 
-TEST_CASE("cost model follows §2.4", "[ns][cost]") {
+TEST_CASE("ns: cost model follows §2.4", "[ns][cost]") {
   const OddPoly quintic{3.4445, -4.775, 2.0315}, cubic{1.5, -0.5, 0.0};
   const double m = 1024, n = 4096;
   // 4m²n + 2m³ plus the lower-order element-wise terms

@@ -160,6 +160,11 @@ void require_same(const SpectrumRecord& a, const SpectrumRecord& b) {
   }
 }
 
+bool analysed(const SpectrumRecord& r) { return r.nonfinite == 0 && !r.sigma.empty(); }
+
+/// What /summary holds for a floating-point summary value: NaN for a matrix not analysed.
+double summary_value(const SpectrumRecord& r, double v) { return analysed(r) ? v : kNaN; }
+
 std::set<std::string> listing(const fs::path& dir) {
   std::set<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
@@ -421,10 +426,19 @@ TEST_CASE("spectra store: layout read back with raw HDF5 calls", "[store]") {
   const std::vector<double> q_half = raw_read_f64(f.id, "/summary/q0.5_sigma");
   const std::vector<double> q_one_pct = raw_read_f64(f.id, "/summary/q0.01_sigma");
   const std::vector<std::string> names = raw_read_strings(f.id, "/summary/name");
+  std::vector<int8_t> analysed_col(n);
+  {
+    Raw d(H5Dopen2(f.id, "/summary/analysed", H5P_DEFAULT), H5Dclose);
+    Raw t(H5Dget_type(d.id), H5Tclose);
+    REQUIRE(H5Tget_class(t.id) == H5T_ENUM);  // h5py's bool
+    REQUIRE(H5Tget_size(t.id) == 1);
+    REQUIRE(H5Dread(d.id, t.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, analysed_col.data()) >= 0);
+  }
   REQUIRE(sigma_max.size() == n);
   for (size_t i = 0; i < n; ++i) {
     const SpectrumRecord& r = in.records[i];
-    CHECK(same_bits(sigma_max[i], r.summary.sigma_max));
+    CHECK(same_value(sigma_max[i], summary_value(r, r.summary.sigma_max)));
+    CHECK(analysed_col[i] == (analysed(r) ? 1 : 0));
     CHECK(names[i] == r.name);
     // Independent of the summary code: the median of sigma straight from the data.
     if (!r.sigma.empty()) {
@@ -437,7 +451,9 @@ TEST_CASE("spectra store: layout read back with raw HDF5 calls", "[store]") {
   }
   // Only record 2 uses the default levels, which include 0.01.
   CHECK(std::isnan(q_one_pct[0]));
-  CHECK(!std::isnan(q_one_pct[2]));
+  CHECK(q_one_pct[2] == Approx(1e-300 + 0.01 * (3.5 - 1e-300)));
+  CHECK(raw_read_f64(f.id, "/summary/q1_cond")[0] == Approx(1.0));
+  CHECK(raw_read_f64(f.id, "/summary/q0_cond")[0] == kInf);
   const std::vector<double> sigma0 = raw_read_f64(f.id, "/spectra/000000");
   CHECK(sigma0 == in.records[0].sigma);
   CHECK(raw_read_f64(f.id, "/spectra/000001").empty());
@@ -568,6 +584,8 @@ out = {
   "sigma_max": r(s["sigma_max"][...]),
   "cond": r(s["cond"][...]),
   "rows": [int(x) for x in s["rows"][...]],
+  "analysed": [bool(x) for x in s["analysed"][...]],
+  "analysed_is_bool": s["analysed"].dtype == bool,
   "name": list(s["name"].asstr()[...]),
   "name_attr": rec1["name"],
   "name_attr_is_str": isinstance(rec1["name"], str),
@@ -600,13 +618,15 @@ print(json.dumps(out))
     CHECK(j["name_attr_is_str"] == true);
     CHECK(j["name_attr"] == in.records[1].name);
     CHECK(j["nonfinite"] == 4);
+    CHECK(j["analysed_is_bool"] == true);
     CHECK(j["columns"][0] == "name");
     CHECK(j["shape2"].get<std::vector<int64_t>>() == std::vector<int64_t>{8, 4, 2});
     REQUIRE(j["sigma_max"].size() == n);
     for (size_t i = 0; i < n; ++i) {
       const SpectrumRecord& r = in.records[i];
-      CHECK(same_value(parse_double(j["sigma_max"][i]), r.summary.sigma_max));
-      CHECK(same_value(parse_double(j["cond"][i]), r.summary.cond));
+      CHECK(same_value(parse_double(j["sigma_max"][i]), summary_value(r, r.summary.sigma_max)));
+      CHECK(same_value(parse_double(j["cond"][i]), summary_value(r, r.summary.cond)));
+      CHECK(j["analysed"][i].get<bool>() == analysed(r));
       CHECK(j["rows"][i].get<int64_t>() == r.rows);
       CHECK(j["name"][i].get<std::string>() == r.name);
     }
@@ -617,7 +637,7 @@ print(json.dumps(out))
       CHECK(j["pandas"]["name"] == j["name"]);
       CHECK(j["pandas"]["cond"] == j["cond"]);
       CHECK(j["pandas"]["first"].get<std::vector<std::string>>() ==
-            std::vector<std::string>{"name", "tensor", "slice"});
+            std::vector<std::string>{"name", "file", "tensor"});
     } else {
       WARN("pandas not installed: the docs' pandas snippet was not checked");
     }
@@ -639,7 +659,7 @@ print(json.dumps(out))
     for (std::string tok; ss >> tok;) got.push_back(parse_double(tok));
     REQUIRE(got.size() == n);
     for (size_t i = 0; i < n; ++i) {
-      const double want = in.records[i].summary.sigma_max;
+      const double want = summary_value(in.records[i], in.records[i].summary.sigma_max);
       CHECK(same_value(got[i], want));
     }
   }

@@ -63,8 +63,8 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
 std::string relative_path_problem(const std::string& name) {
   if (name.empty()) return "is empty";
   if (name.find('\0') != std::string::npos) return "contains a NUL byte";
-  if (name[0] == '/' || name[0] == '\\' || (name.size() > 1 && name[1] == ':' && std::isalpha(static_cast<unsigned char>(name[0]))))
-    return "is an absolute path";
+  const bool drive = name.size() > 1 && name[1] == ':' && std::isalpha(static_cast<unsigned char>(name[0]));
+  if (name[0] == '/' || name[0] == '\\' || drive) return "is an absolute path";
   size_t start = 0;
   while (start <= name.size()) {
     size_t stop = name.find_first_of("/\\", start);

@@ -171,10 +171,12 @@ void interpret_descr(NpyHeader* h) {
       return;
     }
   const char kind = d.empty() ? '?' : d[0];
+  const std::string quoted = "'" + h->descr + "'";
   if (kind == 'O') h->unsupported = "object arrays hold Python pickles, which muspec never loads";
-  else if (kind == 'V') h->unsupported = "opaque void dtype '" + h->descr + "' (e.g. bfloat16 or fp8 from ml_dtypes) is not supported";
-  else if (kind == 'U' || kind == 'S' || kind == 'a') h->unsupported = "string dtype '" + h->descr + "' is not supported";
-  else if (kind == 'M' || kind == 'm') h->unsupported = "datetime dtype '" + h->descr + "' is not supported";
+  else if (kind == 'V')
+    h->unsupported = "opaque void dtype " + quoted + " (e.g. bfloat16 or fp8 from ml_dtypes) is not supported";
+  else if (kind == 'U' || kind == 'S' || kind == 'a') h->unsupported = "string dtype " + quoted + " is not supported";
+  else if (kind == 'M' || kind == 'm') h->unsupported = "datetime dtype " + quoted + " is not supported";
   else h->unsupported = "dtype '" + h->descr + "' is not supported";
 }
 

@@ -212,8 +212,13 @@ DesignResult design_schedule(const DesignOptions& o) {
     const MinimaxPoly mm = minimax_odd(st.fit_lower, u, o.degree);
     OddPoly p = mm.poly;
     if (cushioned) {
-      // Re-centre on the true interval so that p([l, u]) is symmetric about 1 (§5.5).
-      p = p.output_scaled(2.0 / (p(l) + p(u)));
+      // Re-centre on the true interval so that p([l, u]) is symmetric about 1 (§5.5). The
+      // reference scales by 2/(p(l) + p(u)); for the quintic max p on [l, u] is p(u) (= p(q)),
+      // so 2/(min + max) is the same factor. For the cubic the maximum is the interior peak
+      // and p(u) = 1 − E is a minimum: scaling by 2/(p(l) + p(u)) would send the peak far
+      // above 2, so the general form 2/(min + max) is used.
+      const Interval img = p.image(Interval{l, u});
+      p = p.output_scaled(2.0 / (img.lo + img.hi));
       st.recentred = true;
     }
     if (o.safety_inside && t + 1 < o.steps && o.safety != 1.0) p = p.input_scaled(o.safety);
@@ -225,8 +230,10 @@ DesignResult design_schedule(const DesignOptions& o) {
     if (!mm.converged && first_bad < 0) first_bad = t;
     all_levelled = all_levelled && mm.converged;
     res.steps.push_back(st);
-    // Next interval: [p(l), 2 − p(l)] (§5.1); the guard keeps l ≤ u when sf over-contracts.
-    double nl = p(l);
+    // Next interval: [p(l), 2 − p(l)] (§5.1), with p(l) read as the minimum of p on [l, u]
+    // (the same number for every step the reference builds; robust for the cubic). The guard
+    // keeps l ≤ u when the safety factor over-contracts near convergence.
+    double nl = p.image(Interval{l, u}).lo;
     if (!(nl > 0.0) || !std::isfinite(nl)) nl = l;  // cannot happen for a levelled step; stay put
     l = std::min(nl, 2.0 - nl);
     u = 2.0 - nl;

@@ -257,6 +257,16 @@ void write_dataset_i64(hid_t loc, const std::string& name, const std::vector<int
   write_dataset(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v.data(), v.size());
 }
 
+void write_dataset_bool(hid_t loc, const std::string& name, const std::vector<bool>& v) {
+  const std::string ctx = "cannot write dataset '" + name + "'";
+  Id type(H5Tenum_create(H5T_NATIVE_INT8), H5Tclose, ctx.c_str());
+  const int8_t no = 0, yes = 1;
+  check(H5Tenum_insert(type.get(), "FALSE", &no), ctx.c_str());
+  check(H5Tenum_insert(type.get(), "TRUE", &yes), ctx.c_str());
+  std::vector<int8_t> bytes(v.begin(), v.end());
+  write_dataset(loc, name, type.get(), type.get(), bytes.data(), bytes.size());
+}
+
 void write_dataset_strings(hid_t loc, const std::string& name,
                            const std::vector<std::string>& v) {
   std::vector<const char*> ptrs;

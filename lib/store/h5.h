@@ -70,6 +70,8 @@ uint64_t link_count(hid_t group);
 
 void write_dataset_f64(hid_t loc, const std::string& name, const std::vector<double>& v);
 void write_dataset_i64(hid_t loc, const std::string& name, const std::vector<int64_t>& v);
+/// h5py's boolean convention: an int8 enum {FALSE = 0, TRUE = 1} (numpy bool in h5py/pandas).
+void write_dataset_bool(hid_t loc, const std::string& name, const std::vector<bool>& v);
 /// Variable-length UTF-8 strings.
 void write_dataset_strings(hid_t loc, const std::string& name, const std::vector<std::string>& v);
 /// A 1-D floating-point dataset of at most `max_len` values, converted to double.

