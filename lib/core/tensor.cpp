@@ -49,6 +49,13 @@ std::string TensorView::bounds_problem() const {
   return "";
 }
 
+uint64_t TensorView::extent_bytes() const {
+  if (numel() == 0) return 0;
+  uint64_t last = 0;
+  for (size_t i = 0; i < shape.size(); ++i) last += static_cast<uint64_t>(shape[i] - 1) * static_cast<uint64_t>(strides[i]);
+  return (last + 1) * static_cast<uint64_t>(dtype_bits(dtype) / 8);
+}
+
 int64_t matrix_count(const TensorView& t) {
   int64_t n = 1;
   for (int i = 0; i + 2 < t.rank(); ++i) n *= t.shape[i];

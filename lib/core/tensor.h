@@ -35,6 +35,9 @@ struct TensorView {
   /// Empty string when the view is valid; otherwise what is wrong (negative dimension,
   /// element count overflow, element outside the reachable bytes, packed sub-byte dtype).
   std::string bounds_problem() const;
+  /// Bytes from `data` to one past the last element (0 for an empty tensor). Call only after
+  /// bounds_problem() returned empty.
+  uint64_t extent_bytes() const;
 };
 
 /// A view plus whatever keeps its bytes alive (a memory map, an inflated buffer).

@@ -124,6 +124,8 @@ class Machine {
     }
   }
   void memo_put(uint64_t index) {
+    // Picklers number memo slots 0, 1, 2, ...: an index beyond the limit is never legitimate.
+    if (index >= limits_.max_memo) fail("memo index " + std::to_string(index) + " beyond the limit of " + std::to_string(limits_.max_memo));
     if (memo_.size() >= limits_.max_memo && !memo_.count(index)) fail("memo larger than " + std::to_string(limits_.max_memo) + " entries");
     memo_[index] = top();
   }

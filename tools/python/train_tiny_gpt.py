@@ -82,16 +82,18 @@ MAX_STEPS = 300
 CHECKPOINT_STEPS = [10, 25, 50, 100, 200, 300]
 LOG_EVERY = 10
 WARMUP = 10
-HEAD_DIM = 16
+HEAD_DIM = 8
 DATA_SEED = 1234          # same batches for every model size
 EVAL_BATCHES = 8
 
-# (run name, hidden size, layers). Same depth (4 layers) for all sizes, width varies.
+# (run name, hidden size, layers). Same depth (4 layers) for all sizes, width varies; head_dim 8.
+# Total parameters 21.6K ... 351K (non-embedding 13.5K ... 310K). The largest size is bounded by
+# the 20 MB budget for sample_data/runs (6 checkpoints x (bf16 weights + bf16 optimizer state)).
 SIZES = [
     ("d16", 16, 4),
-    ("d32", 32, 4),
-    ("d48", 48, 4),
-    ("d64", 64, 4),
+    ("d24", 24, 4),
+    ("d40", 40, 4),
+    ("d56", 56, 4),
     ("d80", 80, 4),
 ]
 
@@ -507,8 +509,9 @@ def train_one(spec):
                 ("epoch", round(step * BATCH * SEQ_LEN / train_data.numel(), 4)),
                 ("eval_loss", round(ev, 4)), ("step", step)]))
             save_checkpoint(run_dir, step, model, opt, config, log_history)
+    curve = [(e["step"], e["loss"]) for e in log_history if "loss" in e]
     return dict(run=run, h=h, layers=n_layers, params=total, non_embedding=non_emb,
-                first_loss=first_loss, last_loss=log_history[-2]["loss"],
+                first_loss=first_loss, last_loss=log_history[-2]["loss"], curve=curve,
                 eval_loss=log_history[-1]["eval_loss"], seconds=time.time() - t0)
 
 
@@ -566,6 +569,13 @@ def main():
         print("%-5s %5d %6d %9d %9d %10.4f %10.4f %9.4f %7.1f" % (
             r["run"], r["h"], r["layers"], r["params"], r["non_embedding"], r["first_loss"],
             r["last_loss"], r["eval_loss"], r["seconds"]))
+    print("loss curve (mean training loss over the 10 steps ending at the step shown):")
+    shown = [10, 20, 50, 100, 150, 200, 250, 300]
+    print("%-5s " % "run" + " ".join("%7d" % s for s in shown))
+    for r in results:
+        c = dict(r["curve"])
+        print("%-5s " % r["run"] + " ".join("%7.3f" % c[s] if s in c else "%7s" % "-"
+                                            for s in shown))
     print("total wall time %.1f s" % (time.time() - t0))
 
 
