@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libeigen3-dev liblapacke-dev libopenblas-dev
-          libhdf5-dev libcli11-dev catch2 nlohmann-json3-dev zlib1g-dev python3 python3-numpy)
+          libhdf5-dev libcli11-dev catch2 nlohmann-json3-dev zlib1g-dev python3 python3-numpy
+          hdf5-tools python3-h5py python3-pandas)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
