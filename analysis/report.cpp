@@ -40,7 +40,8 @@ std::string quantile_label(double q) {
 
 std::string summary_csv(const std::vector<SpectrumRecord>& records, const std::vector<double>& qs) {
   std::string out =
-      "name,file,tensor,slice,shape,rows,cols,dtype,transform,method,device,floor,nonfinite,"
+      "name,file,tensor,slice,shape,rows,cols,dtype,transform,run,step,model_params,kind,parameter,op_type,layer,"
+      "num_layers,rel_depth,muon,method,device,floor,nonfinite,"
       "sigma_max,sigma_min,frobenius,nuclear,cond,stable_rank,effective_rank,below_floor";
   for (double q : qs) {
     const std::string l = "q" + quantile_label(q);
@@ -50,7 +51,10 @@ std::string summary_csv(const std::vector<SpectrumRecord>& records, const std::v
   for (const auto& r : records) {
     out += csv_quote(r.name) + "," + csv_quote(r.file) + "," + csv_quote(r.tensor) + "," +
            std::to_string(r.slice) + "," + shape_string(r) + "," + std::to_string(r.rows) + "," +
-           std::to_string(r.cols) + "," + r.dtype + "," + r.transform + "," + r.method + "," + r.device + ",";
+           std::to_string(r.cols) + "," + r.dtype + "," + r.transform + "," + csv_quote(r.run) + "," +
+           std::to_string(r.step) + "," + std::to_string(r.model_params) + "," + r.kind + "," + csv_quote(r.parameter) + "," +
+           r.op_type + "," + std::to_string(r.layer) + "," + std::to_string(r.num_layers) + "," + num(r.rel_depth) + "," +
+           (r.muon ? "true" : "false") + "," + r.method + "," + r.device + ",";
     const bool ok = analysed(r);
     const auto& s = r.summary;
     out += (ok ? num(r.floor) : "") + "," + std::to_string(r.nonfinite);
@@ -76,7 +80,11 @@ nlohmann::json summary_json(const std::vector<SpectrumRecord>& records, const st
     nlohmann::json m = {{"name", r.name},       {"file", r.file},     {"tensor", r.tensor},
                         {"slice", r.slice},     {"shape", {r.rows, r.cols}},
                         {"tensor_shape", r.tensor_shape},             {"dtype", r.dtype},
-                        {"transform", r.transform}, {"nonfinite", r.nonfinite}, {"analysed", analysed(r)}};
+                        {"transform", r.transform}, {"nonfinite", r.nonfinite}, {"analysed", analysed(r)},
+                        {"run", r.run}, {"step", r.step}, {"model_params", r.model_params}, {"kind", r.kind},
+                        {"parameter", r.parameter}, {"op_type", r.op_type}, {"layer", r.layer},
+                        {"num_layers", r.num_layers}, {"rel_depth", r.rel_depth}, {"muon", r.muon},
+                        {"transposed", r.transposed}};
     if (analysed(r)) {
       const auto& s = r.summary;
       m["method"] = r.method;
@@ -104,7 +112,12 @@ nlohmann::json summary_json(const std::vector<SpectrumRecord>& records, const st
 std::string summary_table(const std::vector<SpectrumRecord>& records, const std::vector<double>& qs) {
   const double qlow = qs.empty() ? 0.0 : qs.front();
   size_t width = 4;
-  for (const auto& r : records) width = std::max(width, r.name.size());
+  auto display = [](const SpectrumRecord& r) {
+    std::string d = r.step >= 0 ? r.run + "@" + std::to_string(r.step) + " " : "";
+    if (r.kind != "weight") d += r.kind + ":";
+    return d + r.name;
+  };
+  for (const auto& r : records) width = std::max(width, display(r).size());
   width = std::min<size_t>(width, 60);
   char line[512];
   const std::string qcol = "q" + quantile_label(qlow) + "/F";
@@ -112,7 +125,8 @@ std::string summary_table(const std::vector<SpectrumRecord>& records, const std:
                 "shape", "dtype", "sigma_max", "cond", "stab_rank", "eff_rank", qcol.c_str(), "method");
   std::string out = line;
   for (const auto& r : records) {
-    std::string name = r.name.size() > width ? "…" + r.name.substr(r.name.size() - width + 1) : r.name;
+    const std::string full = display(r);
+    std::string name = full.size() > width ? "…" + full.substr(full.size() - width + 1) : full;
     if (!analysed(r)) {
       std::snprintf(line, sizeof line, "%-*s %12s %-5s  not analysed: %lld non-finite entries\n", static_cast<int>(width),
                     name.c_str(), shape_string(r).c_str(), r.dtype.c_str(), static_cast<long long>(r.nonfinite));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 #include <regex>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -19,6 +20,7 @@ namespace {
 /// One tensor to analyse: a matrix, or every 2-D slice of a stack.
 struct TensorJob {
   const TensorSource* source;
+  const SourceLabels* labels;
   size_t entry;
   int64_t rows, cols, slices;
   uint64_t bytes;
@@ -47,23 +49,25 @@ std::string reason_to_ignore(const TensorEntry& e, const ScanOptions& o) {
   return "";
 }
 
-std::vector<TensorJob> select_tensors(const std::vector<std::unique_ptr<TensorSource>>& sources, const ScanOptions& o,
-                         ScanResult& result) {
+std::vector<TensorJob> select_tensors(const std::vector<std::unique_ptr<TensorSource>>& sources,
+                                      const std::vector<SourceLabels>& labels, const ScanOptions& o, ScanResult& result) {
   const std::regex include(o.include_regex.empty() ? "" : o.include_regex);
   const std::regex exclude(o.exclude_regex.empty() ? "$^" : o.exclude_regex);
   std::vector<TensorJob> jobs;
-  for (const auto& src : sources) {
+  for (size_t si = 0; si < sources.size(); ++si) {
+    const auto& src = sources[si];
     const auto& entries = src->entries();
     for (size_t i = 0; i < entries.size(); ++i) {
       const TensorEntry& e = entries[i];
       if (!o.include_regex.empty() && !std::regex_search(e.name, include)) continue;
       if (!o.exclude_regex.empty() && std::regex_search(e.name, exclude)) continue;
-      const std::string why = reason_to_ignore(e, o);
+      std::string why = labels[si].tensors[i].skip_reason;
+      if (why.empty()) why = reason_to_ignore(e, o);
       if (!why.empty()) {
         result.ignored.push_back({e.file, e.name, why});
         continue;
       }
-      TensorJob job{src.get(), i, e.shape[e.shape.size() - 2], e.shape.back(), 1, e.nbytes};
+      TensorJob job{src.get(), &labels[si], i, e.shape[e.shape.size() - 2], e.shape.back(), 1, e.nbytes};
       for (size_t d = 0; d + 2 < e.shape.size(); ++d) job.slices *= e.shape[d];
       jobs.push_back(job);
     }
@@ -76,11 +80,24 @@ struct JobOutcome {
   std::vector<ScanIssue> skipped;
 };
 
-SpectrumRecord base_record(const TensorEntry& e, int64_t slice, int64_t rows, int64_t cols, const ScanOptions& o) {
+SpectrumRecord base_record(const TensorEntry& e, const SourceLabels& sl, const TensorLabel& L, int64_t slice, int64_t rows,
+                           int64_t cols, const ScanOptions& o) {
   SpectrumRecord r;
+  r.run = sl.context.run;
+  r.step = sl.context.step;
+  r.model_params = sl.model_params;
+  r.kind = L.kind;
+  r.parameter = L.parameter;
+  r.op_type = L.op_type;
+  r.layer = L.layer;
+  r.num_layers = L.num_layers;
+  r.rel_depth = L.rel_depth;
+  r.muon = L.muon;
+  r.transposed = L.transposed;
+  if (L.transposed) std::swap(rows, cols);  // singular values do not depend on orientation
   r.tensor = e.name;
   r.slice = e.shape.size() > 2 ? slice : -1;
-  r.name = slice_name(e.name, r.slice);
+  r.name = slice_name(L.parameter.empty() ? e.name : L.parameter, r.slice);
   r.file = e.file;
   r.rows = rows;
   r.cols = cols;
@@ -95,7 +112,7 @@ JobOutcome run_job(const TensorJob& job, SpectralBackend& backend, const ScanOpt
   JobOutcome out;
   const TensorEntry& e = job.source->entries()[job.entry];
   for (int64_t s = 0; s < job.slices; ++s) {
-    SpectrumRecord rec = base_record(e, s, job.rows, job.cols, o);
+    SpectrumRecord rec = base_record(e, *job.labels, job.labels->tensors[job.entry], s, job.rows, job.cols, o);
     rec.device = device_name(backend.device());
     std::vector<double> x(static_cast<size_t>(job.rows * job.cols));
     DenseConversion conv;
@@ -164,8 +181,9 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
     }
   }
 
-  // Stage 2: choose the matrices.
-  const std::vector<TensorJob> jobs = select_tensors(sources, o, result);
+  // Stage 2: label every tensor (run, step, kind, parameter, operator, layer), choose the matrices.
+  const std::vector<SourceLabels> labels = label_sources(sources, o.labels, result.notices);
+  const std::vector<TensorJob> jobs = select_tensors(sources, labels, o, result);
   uint64_t total_bytes = 0;
   for (const auto& j : jobs) total_bytes += j.bytes;
   if (progress) progress->start(static_cast<int64_t>(jobs.size()), total_bytes);
@@ -188,11 +206,15 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
   set_blas_threads(saved_blas_threads);
   if (progress) progress->finish();
 
-  // Stage 4: gather in file order.
+  // Stage 4: gather in file order, then by run and step (file names sort checkpoint-100 before
+  // checkpoint-25; steps are numbers).
   for (auto& oc : outcomes) {
     for (auto& r : oc.records) result.records.push_back(std::move(r));
     for (auto& s : oc.skipped) result.skipped.push_back(std::move(s));
   }
+  std::stable_sort(result.records.begin(), result.records.end(), [](const SpectrumRecord& a, const SpectrumRecord& b) {
+    return std::tie(a.run, a.step) < std::tie(b.run, b.step);
+  });
   return result;
 }
 

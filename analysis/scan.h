@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "labeling.h"
 #include "spectra/backend.h"
 #include "spectra/record.h"
 
@@ -23,6 +24,7 @@ struct ScanOptions {
   InputTransform transform = InputTransform::None;
   int threads = 0;                         ///< 0 = all hardware threads
   int64_t min_dim = 2;                     ///< matrices with min(rows, cols) below this are ignored
+  LabelOptions labels;                     ///< --kind, names, runs and steps
 };
 
 /// A tensor (or file) that was not analysed.

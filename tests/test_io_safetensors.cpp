@@ -280,7 +280,7 @@ TEST_CASE("open_tensor_file: dispatch by name, checked against content", "[io]")
   write_bytes(p, st);
   expect_error(open_path(p), p, "", {"not an .npz file", "looks like a safetensors file"});
 
-  p = dir.file("weights.bin");  // unknown suffix: sniffed
+  p = dir.file("weights.dat");  // unknown suffix: sniffed (.bin is a torch.save name)
   write_bytes(p, npy);
   CHECK(muspec::open_tensor_file(p)->entries()[0].name == "weights");
   write_bytes(p, st);
@@ -299,5 +299,5 @@ TEST_CASE("open_tensor_file: dispatch by name, checked against content", "[io]")
   CHECK(muspec::is_tensor_file_name("x.npy"));
   CHECK(muspec::is_tensor_file_name("x.npz"));
   CHECK_FALSE(muspec::is_tensor_file_name("config.json"));
-  CHECK_FALSE(muspec::is_tensor_file_name("model.pt"));
+  CHECK_FALSE(muspec::is_tensor_file_name("notes.txt"));
 }

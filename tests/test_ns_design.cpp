@@ -42,7 +42,9 @@ TEST_CASE("ns: the published Polar Express table is reproduced (§5.8 §15.1)", 
     // recursion reaches it through the near-convergence branch with u slightly above 1, so it
     // agrees to ~4e-9 only (the reference's own note, §5.8). The issue asks for 1e-9; 1e-8 is
     // what the published recipe itself achieves.
-    const double tol = i < 7 ? 1e-10 : 1e-8;
+    // Measured: rows 1–6 within 3e-14, row 7 within 2e-11 (extended-precision Remez solves),
+    // row 8 within 4e-9.
+    const double tol = i < 6 ? 1e-13 : i < 7 ? 1e-10 : 1e-8;
     INFO("row " << i + 1);
     CHECK(std::abs(r.steps[i].poly.a - table[i].a) < tol);
     CHECK(std::abs(r.steps[i].poly.b - table[i].b) < tol);

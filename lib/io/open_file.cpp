@@ -8,13 +8,14 @@
 #include "io/npz.h"
 #include "io/safetensors.h"
 #include "io/tensor_source.h"
+#include "io/torch_file.h"
 #include "io/zip.h"
 
 namespace muspec {
 
 namespace {
 
-enum class Kind { Safetensors, SafetensorsIndex, Npy, Npz, Unknown };
+enum class Kind { Safetensors, SafetensorsIndex, Npy, Npz, Torch, Unknown };
 
 bool ends_with(const std::string& s, const char* suffix) {
   const size_t n = std::strlen(suffix);
@@ -26,6 +27,7 @@ Kind kind_from_name(const std::string& path) {
   if (ends_with(path, ".safetensors")) return Kind::Safetensors;
   if (ends_with(path, ".npy")) return Kind::Npy;
   if (ends_with(path, ".npz")) return Kind::Npz;
+  if (is_torch_file_name(path)) return Kind::Torch;
   return Kind::Unknown;
 }
 
@@ -53,10 +55,11 @@ std::unique_ptr<TensorSource> open_as(Kind k, const std::string& path) {
     case Kind::SafetensorsIndex: return open_safetensors_index(path);
     case Kind::Npy: return open_npy(path);
     case Kind::Npz: return open_npz(path);
+    case Kind::Torch: return TorchFile::open(path);
     default: break;
   }
   throw InputError(path, "", "unrecognised tensor file (expected .safetensors, "
-                             ".safetensors.index.json, .npy or .npz)");
+                             ".safetensors.index.json, .npy, .npz, or a torch.save .pt/.pth/.bin/.ckpt)");
 }
 
 }  // namespace
@@ -69,13 +72,18 @@ std::unique_ptr<TensorSource> open_tensor_file(const std::string& path) {
     const MappedFile f(path);
     by_content = kind_from_content(f);
   }
+  // .bin/.pt are generic names: honour clearly recognised other content (an .npy or a
+  // safetensors file saved as weights.bin); everything else goes to the torch.save reader,
+  // which tells zip archives from legacy pickle streams itself.
+  if (by_name == Kind::Torch)
+    return open_as(by_content == Kind::Npy || by_content == Kind::Safetensors ? by_content : Kind::Torch, path);
   if (by_name == Kind::Unknown) return open_as(by_content, path);
   // Safetensors has no magic, so only a recognised *other* format contradicts that name.
   const bool contradicts = by_name == Kind::Safetensors
                                ? (by_content == Kind::Npy || by_content == Kind::Npz)
                                : by_content != by_name;
   if (contradicts) {
-    static const char* const kNames[] = {"a safetensors", "a safetensors index", "an .npy", "an .npz", ""};
+    static const char* const kNames[] = {"a safetensors", "a safetensors index", "an .npy", "an .npz", "a torch.save", ""};
     throw InputError(path, "", std::string("not ") + kNames[static_cast<int>(by_name)] + " file: " +
                                    describe(by_content));
   }

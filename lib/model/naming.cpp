@@ -119,6 +119,8 @@ ParameterNamer::ParameterNamer(std::string family_hint) {
 }
 
 ParameterNamer::~ParameterNamer() = default;
+ParameterNamer::ParameterNamer(const ParameterNamer&) = default;
+ParameterNamer& ParameterNamer::operator=(const ParameterNamer&) = default;
 ParameterNamer::ParameterNamer(ParameterNamer&&) noexcept = default;
 ParameterNamer& ParameterNamer::operator=(ParameterNamer&&) noexcept = default;
 

@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -105,6 +104,8 @@ class ParameterNamer {
   /// read as nanoGPT, others as Hugging Face GPT-2. Throws UsageError for an unknown hint.
   explicit ParameterNamer(std::string family_hint = "");
   ~ParameterNamer();
+  ParameterNamer(const ParameterNamer&);
+  ParameterNamer& operator=(const ParameterNamer&);
   ParameterNamer(ParameterNamer&&) noexcept;
   ParameterNamer& operator=(ParameterNamer&&) noexcept;
 

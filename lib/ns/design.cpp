@@ -45,70 +45,84 @@ void finish(MinimaxPoly& m, double l, double u, double levelled_e) {
 }
 
 MinimaxPoly remez_quintic(double l, double u) {
+  // The 4×4 solves run in long double: on the narrow intervals of late steps the system is
+  // ill-conditioned (~1/width³), and extended precision keeps the coefficients stable.
+  using R = long double;
   MinimaxPoly m;
-  double q = (3.0 * l + u) / 4.0, r = (l + 3.0 * u) / 4.0;
-  double e = 0.0, old_e = HUGE_VAL;
+  R q = (3.0L * l + u) / 4.0L, r = (l + 3.0L * u) / 4.0L;
+  R e = 0.0L, old_e = HUGE_VALL;
   OddPoly best;
   std::vector<double> pts;
   for (int it = 0; it < kMaxExchanges; ++it) {
-    const double x[4] = {l, q, r, u};
-    Eigen::Matrix4d a;
+    const R x[4] = {R(l), q, r, R(u)};
+    Eigen::Matrix<R, 4, 4> a;
     for (int i = 0; i < 4; ++i) {
-      const double x2 = x[i] * x[i];
+      const R x2 = x[i] * x[i];
       a(i, 0) = x[i];
       a(i, 1) = x[i] * x2;
       a(i, 2) = x[i] * x2 * x2;
-      a(i, 3) = (i % 2 == 0) ? 1.0 : -1.0;  // p(l) = 1 − E, p(q) = 1 + E, p(r) = 1 − E, p(u) = 1 + E
+      a(i, 3) = (i % 2 == 0) ? 1.0L : -1.0L;  // p(l) = 1 − E, p(q) = 1 + E, p(r) = 1 − E, p(u) = 1 + E
     }
-    const Eigen::Vector4d sol = a.partialPivLu().solve(Eigen::Vector4d::Ones());
+    const Eigen::Matrix<R, 4, 1> sol = a.partialPivLu().solve(Eigen::Matrix<R, 4, 1>::Ones());
     if (!sol.allFinite()) break;
-    best = OddPoly{sol(0), sol(1), sol(2)};
-    pts.assign(x, x + 4);
+    best = OddPoly{double(sol(0)), double(sol(1)), double(sol(2))};
+    pts = {double(x[0]), double(x[1]), double(x[2]), double(x[3])};
     e = sol(3);
     m.iterations = it + 1;
-    if (std::abs(old_e - e) <= 1e-15) break;
+    if (std::abs(old_e - e) <= 1e-15L) break;
     old_e = e;
-    // Exchange: the interior extrema are the positive roots of p'.
-    const std::vector<double> cp = best.positive_critical_points();
-    if (cp.size() != 2 || !(l < cp[0] && cp[0] < cp[1] && cp[1] < u)) break;
-    q = cp[0];
-    r = cp[1];
+    // Exchange: the interior extrema are the positive roots of p' = a + 3b t + 5c t², t = x².
+    const R A = sol(0), B = sol(1), C = sol(2);
+    const R disc = 9.0L * B * B - 20.0L * A * C;
+    if (!(disc >= 0.0L) || C == 0.0L) break;
+    const R qq = -0.5L * (3.0L * B + std::copysign(std::sqrt(disc), B));
+    R t1 = qq / (5.0L * C), t2 = A / qq;
+    if (t1 > t2) std::swap(t1, t2);
+    if (!(t1 > 0.0L)) break;
+    const R nq = std::sqrt(t1), nr = std::sqrt(t2);
+    if (!(l < nq && nq < nr && nr < u)) break;
+    q = nq;
+    r = nr;
   }
   m.poly = best;
   m.points = pts;
-  finish(m, l, u, e);
+  finish(m, l, u, double(e));
   return m;
 }
 
 MinimaxPoly remez_cubic(double l, double u) {
+  using R = long double;  // as remez_quintic
   MinimaxPoly m;
-  double q = 0.5 * (l + u);
-  double e = 0.0, old_e = HUGE_VAL;
+  R q = 0.5L * (R(l) + R(u));
+  R e = 0.0L, old_e = HUGE_VALL;
   OddPoly best;
   std::vector<double> pts;
   for (int it = 0; it < kMaxExchanges; ++it) {
-    const double x[3] = {l, q, u};
-    Eigen::Matrix3d a;
+    const R x[3] = {R(l), q, R(u)};
+    Eigen::Matrix<R, 3, 3> a;
     for (int i = 0; i < 3; ++i) {
       a(i, 0) = x[i];
       a(i, 1) = x[i] * x[i] * x[i];
-      a(i, 2) = (i % 2 == 0) ? 1.0 : -1.0;  // p(l) = 1 − E, p(q) = 1 + E, p(u) = 1 − E
+      a(i, 2) = (i % 2 == 0) ? 1.0L : -1.0L;  // p(l) = 1 − E, p(q) = 1 + E, p(u) = 1 − E
     }
-    const Eigen::Vector3d sol = a.partialPivLu().solve(Eigen::Vector3d::Ones());
+    const Eigen::Matrix<R, 3, 1> sol = a.partialPivLu().solve(Eigen::Matrix<R, 3, 1>::Ones());
     if (!sol.allFinite()) break;
-    best = OddPoly{sol(0), sol(1), 0.0};
-    pts.assign(x, x + 3);
+    best = OddPoly{double(sol(0)), double(sol(1)), 0.0};
+    pts = {double(x[0]), double(x[1]), double(x[2])};
     e = sol(2);
     m.iterations = it + 1;
-    if (std::abs(old_e - e) <= 1e-15) break;
+    if (std::abs(old_e - e) <= 1e-15L) break;
     old_e = e;
-    const std::vector<double> cp = best.positive_critical_points();
-    if (cp.size() != 1 || !(l < cp[0] && cp[0] < u)) break;
-    q = cp[0];
+    // Exchange: the interior extremum is the positive root of p' = a + 3b x².
+    const R t = -sol(0) / (3.0L * sol(1));
+    if (!(t > 0.0L)) break;
+    const R nq = std::sqrt(t);
+    if (!(l < nq && nq < u)) break;
+    q = nq;
   }
   m.poly = best;
   m.points = pts;
-  finish(m, l, u, e);
+  finish(m, l, u, double(e));
   return m;
 }
 
@@ -171,7 +185,7 @@ Schedule DesignResult::to_schedule(const std::string& name) const {
       {"upper", options.upper},
       {"steps", options.steps},
       {"degree", options.degree},
-      {"cushion", options.cushion},
+      {"cushion", options.cushion.value_or(0.0)},
       {"safety", options.safety},
       {"safety_inside", options.safety_inside},
       {"tolerance", options.tolerance},
@@ -193,32 +207,34 @@ DesignResult design_schedule(const DesignOptions& o) {
     throw UsageError("steps must be between 1 and 100 (got " + std::to_string(o.steps) + ")");
   if (o.degree != 3 && o.degree != 5)
     throw UsageError("degree must be 3 or 5 (got " + std::to_string(o.degree) + ")");
-  if (!(o.cushion >= 0.0 && o.cushion < 1.0))
-    throw UsageError("cushion must lie in [0, 1) (got " + num(o.cushion) + ")");
+  const double cushion = o.cushion.value_or(o.degree == 5 ? kPolarExpressCushion : 0.0);
+  if (!(cushion >= 0.0 && cushion < 1.0))
+    throw UsageError("cushion must lie in [0, 1) (got " + num(cushion) + ")");
   if (!(o.safety >= 1.0 && o.safety <= 2.0))
     throw UsageError("safety factor must lie in [1, 2] (got " + num(o.safety) + "); 1 means none");
   if (!(o.tolerance > 0.0)) throw UsageError("tolerance must be positive");
 
   DesignResult res;
   res.options = o;
+  res.options.cushion = cushion;
   double l = o.lower, u = o.upper;
   bool all_levelled = true;
   int first_bad = -1;
   for (int t = 0; t < o.steps; ++t) {
     DesignStep st;
     st.interval = Interval{l, u};
-    const bool cushioned = o.cushion > 0.0 && o.cushion * u > l;
-    st.fit_lower = cushioned ? o.cushion * u : l;
+    const bool cushioned = cushion > 0.0 && cushion * u > l;
+    st.fit_lower = cushioned ? cushion * u : l;
     const MinimaxPoly mm = minimax_odd(st.fit_lower, u, o.degree);
     OddPoly p = mm.poly;
     if (cushioned) {
-      // Re-centre on the true interval so that p([l, u]) is symmetric about 1 (§5.5). The
-      // reference scales by 2/(p(l) + p(u)); for the quintic max p on [l, u] is p(u) (= p(q)),
-      // so 2/(min + max) is the same factor. For the cubic the maximum is the interior peak
-      // and p(u) = 1 − E is a minimum: scaling by 2/(p(l) + p(u)) would send the peak far
-      // above 2, so the general form 2/(min + max) is used.
-      const Interval img = p.image(Interval{l, u});
-      p = p.output_scaled(2.0 / (img.lo + img.hi));
+      // Re-centre on the true interval so that p([l, u]) is symmetric about 1 (§5.5): scale by
+      // 2/(min + max) of p on [l, u]. For the quintic the minimum is p(l) and the maximum p(u)
+      // (= p(q)), so this is the reference's 2/(p(l) + p(u)), evaluated exactly that way to
+      // stay bit-faithful to it. For the cubic p(u) = 1 − E is a minimum and the maximum is the
+      // interior peak: 2/(p(l) + p(u)) would send the peak far above 2, so the image is used.
+      const double hi = o.degree == 5 ? p(u) : p.image(Interval{l, u}).hi;
+      p = p.output_scaled(2.0 / (p(l) + hi));
       st.recentred = true;
     }
     if (o.safety_inside && t + 1 < o.steps && o.safety != 1.0) p = p.input_scaled(o.safety);
@@ -230,10 +246,9 @@ DesignResult design_schedule(const DesignOptions& o) {
     if (!mm.converged && first_bad < 0) first_bad = t;
     all_levelled = all_levelled && mm.converged;
     res.steps.push_back(st);
-    // Next interval: [p(l), 2 − p(l)] (§5.1), with p(l) read as the minimum of p on [l, u]
-    // (the same number for every step the reference builds; robust for the cubic). The guard
-    // keeps l ≤ u when the safety factor over-contracts near convergence.
-    double nl = p.image(Interval{l, u}).lo;
+    // Next interval: [p(l), 2 − p(l)] (§5.1); the guard keeps l ≤ u when the safety factor
+    // over-contracts near convergence.
+    double nl = p(l);
     if (!(nl > 0.0) || !std::isfinite(nl)) nl = l;  // cannot happen for a levelled step; stay put
     l = std::min(nl, 2.0 - nl);
     u = 2.0 - nl;

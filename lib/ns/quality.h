@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "ns/schedule.h"
@@ -33,6 +34,9 @@ struct SpectrumQuality {
 SpectrumQuality evaluate_spectrum(const Schedule& schedule, int steps,
                                   const std::vector<double>& sigma, const Band& band,
                                   double frobenius = NAN);
+
+/// Parses "LO,HI" (0 < LO < HI, finite). Throws UsageError naming the problem.
+Band parse_band(const std::string& text);
 
 /// Throws UsageError with a clear message unless 0 < lower <= 1 ("what" names the quantity).
 void check_unit_input(double lower, const char* what);

@@ -20,6 +20,18 @@ struct SpectrumRecord {
   std::vector<int64_t> tensor_shape;      ///< full shape of the stored tensor
   std::string dtype;        ///< stored dtype, safetensors spelling ("BF16")
   std::string transform;    ///< "none" or "sign"
+  // ---- place in a training run (docs/scan-output.md) ----
+  std::string run;          ///< run name (manifest, else the run directory's name)
+  int64_t step = -1;        ///< training step; -1 when unknown
+  int64_t model_params = 0; ///< parameters of the model this matrix belongs to; 0 when unknown
+  std::string kind = "weight";  ///< weight, momentum, exp_avg, exp_avg_sq, or another state key
+  std::string parameter;    ///< parameter name (canonical); "state[<id>]" when it could not be recovered
+  std::string op_type = "other";  ///< q, k, v, qkv, o, gate, up, gate_up, down, embed, head, norm, other
+  int64_t layer = -1;       ///< block index; -1 outside the blocks
+  int64_t num_layers = 0;   ///< blocks in the model; 0 when unknown
+  double rel_depth = -1.0;  ///< layer / (num_layers - 1); -1 when unknown or outside the blocks
+  bool muon = false;        ///< a hidden matrix that Muon would orthogonalize
+  bool transposed = false;  ///< stored (in, out) and analysed as (out, in) (GPT-2 Conv1D)
   // ---- computation ----
   std::string method;       ///< "gram" or "svd" (the method that produced sigma)
   std::string device;       ///< "cpu" or "cuda"

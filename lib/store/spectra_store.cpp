@@ -63,6 +63,17 @@ void write_record(hid_t group, const std::string& dset_name, const SpectrumRecor
   h5::write_attr_i64_array(o, "tensor_shape", r.tensor_shape);
   h5::write_attr_string(o, "dtype", r.dtype);
   h5::write_attr_string(o, "transform", r.transform);
+  h5::write_attr_string(o, "run", r.run);
+  h5::write_attr_i64(o, "step", r.step);
+  h5::write_attr_i64(o, "model_params", r.model_params);
+  h5::write_attr_string(o, "kind", r.kind);
+  h5::write_attr_string(o, "parameter", r.parameter);
+  h5::write_attr_string(o, "op_type", r.op_type);
+  h5::write_attr_i64(o, "layer", r.layer);
+  h5::write_attr_i64(o, "num_layers", r.num_layers);
+  h5::write_attr_f64(o, "rel_depth", r.rel_depth);
+  h5::write_attr_i64(o, "muon", r.muon ? 1 : 0);
+  h5::write_attr_i64(o, "transposed", r.transposed ? 1 : 0);
   h5::write_attr_string(o, "method", r.method);
   h5::write_attr_string(o, "device", r.device);
   h5::write_attr_f64(o, "floor", r.floor);
@@ -122,6 +133,21 @@ void write_summary(hid_t group, const std::vector<SpectrumRecord>& records) {
   ints("cols", &SpectrumRecord::cols);
   strings("dtype", &SpectrumRecord::dtype);
   strings("transform", &SpectrumRecord::transform);
+  strings("run", &SpectrumRecord::run);
+  ints("step", &SpectrumRecord::step);
+  ints("model_params", &SpectrumRecord::model_params);
+  strings("kind", &SpectrumRecord::kind);
+  strings("parameter", &SpectrumRecord::parameter);
+  strings("op_type", &SpectrumRecord::op_type);
+  ints("layer", &SpectrumRecord::layer);
+  ints("num_layers", &SpectrumRecord::num_layers);
+  {
+    std::vector<double> depth;
+    std::vector<bool> muon;
+    for (const SpectrumRecord& r : records) depth.push_back(r.rel_depth), muon.push_back(r.muon);
+    h5::write_dataset_f64(group, "rel_depth", depth);
+    h5::write_dataset_bool(group, "muon", muon);
+  }
   strings("method", &SpectrumRecord::method);
   strings("device", &SpectrumRecord::device);
   {
@@ -197,6 +223,17 @@ SpectrumRecord read_record(hid_t dset) {
     r.tensor_shape = h5::read_attr_i64_array(dset, "tensor_shape");
     r.dtype = h5::read_attr_string(dset, "dtype");
     r.transform = h5::read_attr_string(dset, "transform");
+    r.run = h5::read_attr_string(dset, "run");
+    r.step = h5::read_attr_i64(dset, "step");
+    r.model_params = h5::read_attr_i64(dset, "model_params");
+    r.kind = h5::read_attr_string(dset, "kind");
+    r.parameter = h5::read_attr_string(dset, "parameter");
+    r.op_type = h5::read_attr_string(dset, "op_type");
+    r.layer = h5::read_attr_i64(dset, "layer");
+    r.num_layers = h5::read_attr_i64(dset, "num_layers");
+    r.rel_depth = h5::read_attr_f64(dset, "rel_depth");
+    r.muon = h5::read_attr_i64(dset, "muon") != 0;
+    r.transposed = h5::read_attr_i64(dset, "transposed") != 0;
     r.method = h5::read_attr_string(dset, "method");
     r.device = h5::read_attr_string(dset, "device");
     r.floor = h5::read_attr_f64(dset, "floor");
@@ -285,7 +322,7 @@ void write_spectra_h5(const std::string& path, const SpectraFile& file) {
       throw Error(ctx + ": file attribute name '" + key + "' is reserved");
   AtomicOutput out(path);  // removes the temporary unless committed
   try {
-    std::remove(path.c_str()); Id f = h5::create_file(path);
+    Id f = h5::create_file(out.temp_path());
     const hid_t root = f.get();
     h5::write_attr_string(root, "format", kSpectraFormat);
     h5::write_attr_i64(root, "format_version", kSpectraFormatVersion);
@@ -336,7 +373,7 @@ SpectraFile read_spectra_h5(const std::string& path) {
       throw Failure("not a muspec spectra file (format is '" + format.substr(0, 80) +
                     "', expected '" + kSpectraFormat + "')");
     const int64_t version = h5::read_attr_i64(root, "format_version");
-    if (version != kSpectraFormatVersion && false)
+    if (version != kSpectraFormatVersion)
       throw Failure("unsupported format_version " + std::to_string(version) +
                     " (this muspec reads version " + std::to_string(kSpectraFormatVersion) + ")");
     for (const std::string& key : h5::attr_names(root))

@@ -18,6 +18,7 @@ const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
       {"scan", "compute singular-value spectra of the matrices in checkpoint files", setup_scan},
       {"synth", "write synthetic matrices with exactly known singular values", setup_synth},
+      {"ns", "Newton-Schulz schedules: show, threshold, design, eval, simulate", setup_ns},
   };
   return table;
 }

@@ -25,6 +25,8 @@ struct ScanArgs {
   ScanOptions scan;
   std::string h5_out, csv_out, json_out, method = "auto", device = "auto", transform = "none";
   bool quiet = false, list_ignored = false;
+  std::vector<std::string> op_rules;
+  std::string manifest;
   std::string command_line;
 };
 
@@ -37,7 +39,7 @@ std::string now_iso8601() {
 
 /// The short category of an "ignored" reason, for the one-line tally.
 std::string ignore_category(const std::string& reason) {
-  for (const char* k : {"1-D", "scalar", "too small", "empty", "dtype"})
+  for (const char* k : {"not selected", "1-D", "scalar", "too small", "empty", "dtype"})
     if (reason.find(k) != std::string::npos) return k;
   return "other";
 }
@@ -79,6 +81,8 @@ int run_scan_command(ScanArgs& a) {
   else if (a.transform == "sign") a.scan.transform = InputTransform::Sign;
   else throw UsageError("--transform: expected none or sign, got '" + a.transform + "'");
   if (a.scan.quantiles.empty()) a.scan.quantiles = default_quantiles();
+  for (const auto& r : a.op_rules) a.scan.labels.op_rules.push_back(parse_op_rule(r));
+  if (!a.manifest.empty()) a.scan.labels.sweep = read_sweep_manifest(a.manifest);
 
   // files -> matrices -> spectra, with a progress bar on stderr
   Progress progress(Progress::style_for(stderr, a.quiet), stderr);
@@ -119,6 +123,16 @@ Action setup_scan(CLI::App& sub) {
   sub.add_option("--transform", a->transform, "none | sign (element-wise sign, as AdaMuon feeds NS)")->capture_default_str();
   sub.add_option("--threads", a->scan.threads, "worker threads (default: all cores)");
   sub.add_option("--min-dim", a->scan.min_dim, "ignore matrices whose smaller side is below this")->capture_default_str();
+  sub.add_option("--kind", a->scan.labels.kind,
+                 "weights | momentum | exp_avg | exp_avg_sq | all (auto: momentum where optimizer state exists, else weights)")
+      ->capture_default_str();
+  sub.add_option("--manifest", a->manifest, "run manifests of a whole sweep (JSON list; see docs/runs.md)");
+  sub.add_option("--param-map", a->scan.labels.param_map, "JSON list of parameter names in optimizer id order");
+  sub.add_option("--recipe", a->scan.labels.recipe, "optimizer id order: plain | hf-trainer | nanogpt | muon-sorted | muon-then-adam");
+  sub.add_option("--family", a->scan.labels.family, "naming family (llama, gpt2, gpt_neox, nanogpt, olmo, olmo_core, modded_nanogpt)");
+  sub.add_option("--op-rule", a->op_rules, "REGEX=op: operator type override, e.g. 'attn\\.wqkv=qkv' (repeatable)");
+  sub.add_option("--param-count", a->scan.labels.param_count, "total | non-embedding: model size when no manifest states it")
+      ->capture_default_str();
   sub.add_flag("--list-ignored", a->list_ignored, "name every tensor that is not a matrix to analyse");
   sub.add_flag("-q,--quiet", a->quiet, "no progress and no table on the terminal (errors still go to stderr)");
   return [a, &sub] {

@@ -14,6 +14,7 @@ using Action = std::function<int()>;
 
 Action setup_scan(CLI::App& sub);
 Action setup_synth(CLI::App& sub);
+Action setup_ns(CLI::App& sub);
 
 struct Subcommand {
   const char* name;
