@@ -109,7 +109,7 @@ nlohmann::json summary_json(const std::vector<SpectrumRecord>& records, const st
   return {{"muspec_version", kVersion}, {"quantiles", qs}, {"matrices", matrices}};
 }
 
-std::string summary_table(const std::vector<SpectrumRecord>& records, const std::vector<double>& qs) {
+std::string summary_table(const std::vector<SpectrumRecord>& records, const std::vector<double>& qs, size_t max_rows) {
   const double qlow = qs.empty() ? 0.0 : qs.front();
   size_t width = 4;
   auto display = [](const SpectrumRecord& r) {
@@ -124,7 +124,12 @@ std::string summary_table(const std::vector<SpectrumRecord>& records, const std:
   std::snprintf(line, sizeof line, "%-*s %12s %-5s %10s %10s %9s %9s %10s %-6s\n", static_cast<int>(width), "name",
                 "shape", "dtype", "sigma_max", "cond", "stab_rank", "eff_rank", qcol.c_str(), "method");
   std::string out = line;
+  size_t shown = 0;
   for (const auto& r : records) {
+    if (max_rows > 0 && shown++ == max_rows) {
+      out += "… " + std::to_string(records.size() - max_rows) + " more rows (all of them are in the --summary/--json/-o outputs; --max-rows 0 prints everything)\n";
+      break;
+    }
     const std::string full = display(r);
     std::string name = full.size() > width ? "…" + full.substr(full.size() - width + 1) : full;
     if (!analysed(r)) {

@@ -24,6 +24,8 @@ nlohmann::json summary_json(const std::vector<SpectrumRecord>& records, const st
 
 /// A fixed-width table for a terminal: name, shape, dtype, sigma_max, cond, stable and
 /// effective rank, and sigma/||X||_F at the lowest requested quantile.
-std::string summary_table(const std::vector<SpectrumRecord>& records, const std::vector<double>& quantiles);
+/// At most `max_rows` rows (0 = all), then a line saying how many were left out.
+std::string summary_table(const std::vector<SpectrumRecord>& records, const std::vector<double>& quantiles,
+                          size_t max_rows = 0);
 
 }  // namespace muspec

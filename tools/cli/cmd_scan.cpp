@@ -25,6 +25,7 @@ struct ScanArgs {
   ScanOptions scan;
   std::string h5_out, csv_out, json_out, method = "auto", device = "auto", transform = "none";
   bool quiet = false, list_ignored = false;
+  size_t max_rows = 60;
   std::vector<std::string> op_rules;
   std::string manifest;
   std::string command_line;
@@ -97,7 +98,7 @@ int run_scan_command(ScanArgs& a) {
   }
   write_outputs(r, a);
   if (!a.quiet) {
-    std::cout << summary_table(r.records, a.scan.quantiles);
+    std::cout << summary_table(r.records, a.scan.quantiles, a.max_rows);
     std::cout << analysed << " matrices analysed with " << r.backend << "; '*' marks matrices with singular values "
               << "under the method's reliable floor\n";
   }
@@ -133,6 +134,7 @@ Action setup_scan(CLI::App& sub) {
   sub.add_option("--op-rule", a->op_rules, "REGEX=op: operator type override, e.g. 'attn\\.wqkv=qkv' (repeatable)");
   sub.add_option("--param-count", a->scan.labels.param_count, "total | non-embedding: model size when no manifest states it")
       ->capture_default_str();
+  sub.add_option("--max-rows", a->max_rows, "rows of the table printed on the terminal (0 = all)")->capture_default_str();
   sub.add_flag("--list-ignored", a->list_ignored, "name every tensor that is not a matrix to analyse");
   sub.add_flag("-q,--quiet", a->quiet, "no progress and no table on the terminal (errors still go to stderr)");
   return [a, &sub] {
