@@ -1,4 +1,5 @@
 #include "io/npy.h"
+#include "io/page_release.h"
 
 #include <cstring>
 #include <filesystem>
@@ -245,7 +246,7 @@ class NpyFile : public TensorSource {
     TensorHandle h;
     h.view = npy_view(header_, file_->data() + header_.data_offset, entries_[0].nbytes, path_,
                       entries_[0].name);
-    h.keepalive = file_;
+    h.keepalive = keep_mapped_range(file_, h.view.data, entries_[0].nbytes);
     return h;
   }
 

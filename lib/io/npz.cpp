@@ -1,4 +1,5 @@
 #include "io/npz.h"
+#include "io/page_release.h"
 
 #include <algorithm>
 
@@ -46,7 +47,7 @@ class NpzFile : public TensorSource {
       const ByteSpan span = zip_.view_stored(*mem.zip);
       h.view = npy_view(mem.header, span.data + mem.header.data_offset, span.size - mem.header.data_offset,
                         path_, name);
-      h.keepalive = zip_.file();
+      h.keepalive = keep_mapped_range(zip_.file(), h.view.data, entries_[index].nbytes);
     } else {
       auto bytes = std::make_shared<const std::vector<uint8_t>>(zip_.read(*mem.zip));
       h.view = npy_view(mem.header, bytes->data() + mem.header.data_offset,

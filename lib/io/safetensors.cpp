@@ -1,4 +1,5 @@
 #include "io/safetensors.h"
+#include "io/page_release.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -245,7 +246,7 @@ TensorHandle SafetensorsFile::load(size_t index) const {
   h.view.reachable_bytes = e.nbytes;
   const std::string problem = h.view.bounds_problem();
   if (!problem.empty()) throw InputError(path_, e.name, problem);
-  h.keepalive = file_;
+  h.keepalive = keep_mapped_range(file_, h.view.data, e.nbytes);  // pages leave RSS with the handle
   return h;
 }
 

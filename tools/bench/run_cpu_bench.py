@@ -89,6 +89,9 @@ def main():
     ap.add_argument("--rect", default="4096x11008")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="sizes 512,1024 only, no rectangular case")
+    ap.add_argument("--ckpt-matrices", type=int, default=24,
+                    help="matrices of 1024x2816 bf16 in the memory test's checkpoint (180 = 1 GiB)")
+    ap.add_argument("--memory-only", action="store_true", help="only the scan memory test")
     args = ap.parse_args()
     bench = str(pathlib.Path(args.build) / "tools/bench/muspec_bench_spectra")
     muspec = str(pathlib.Path(args.build) / "tools/muspec")
@@ -101,7 +104,7 @@ def main():
           "auto max rel. err above floor | numpy peak RSS | muspec peak RSS |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for m, n in shapes:
+        for m, n in ([] if args.memory_only else shapes):
             # A float32 matrix with a decaying spectrum (singular values 1 ... 1e-4).
             k = min(m, n)
             u, _ = np.linalg.qr(rng.standard_normal((m, k)))
@@ -121,7 +124,7 @@ def main():
             path.unlink()
 
         # Memory: a checkpoint 24 times the size of its largest matrix.
-        shape, count = (1024, 2816), 24
+        shape, count = (1024, 2816), args.ckpt_matrices
         ck = pathlib.Path(tmp) / "ckpt"
         ck.mkdir()
         nbytes = write_checkpoint(ck / "model.safetensors", shape, count, rng)
