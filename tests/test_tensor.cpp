@@ -106,3 +106,13 @@ TEST_CASE("conversion honours strides, byte order, non-finite counts and the sig
   CHECK(out[0] == 1.5);
   CHECK(out[1] == -0.25);
 }
+
+TEST_CASE("contiguous strides of huge or empty shapes saturate instead of overflowing", "[tensor]") {
+  const auto s = TensorView::contiguous_strides({0, int64_t{1} << 40, int64_t{1} << 40});
+  CHECK(s[2] == 1);
+  CHECK(s[1] == int64_t{1} << 40);
+  CHECK(s[0] == std::numeric_limits<int64_t>::max());
+  std::vector<float> buf(4);
+  TensorView v = f32_view(buf, {int64_t{1} << 40, int64_t{1} << 40, 4});
+  CHECK_FALSE(v.bounds_problem().empty());  // rejected, not wrapped around
+}

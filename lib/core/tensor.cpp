@@ -1,6 +1,7 @@
 #include "core/tensor.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.h"
@@ -14,9 +15,14 @@ int64_t TensorView::numel() const {
 }
 
 std::vector<int64_t> TensorView::contiguous_strides(const std::vector<int64_t>& shape) {
+  // Saturates instead of overflowing: only an empty tensor (never dereferenced) or one that
+  // bounds_problem() rejects can have such extents.
   std::vector<int64_t> strides(shape.size(), 1);
-  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i)
-    strides[i] = strides[i + 1] * (shape[i + 1] > 0 ? shape[i + 1] : 1);
+  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) {
+    int64_t s;
+    if (__builtin_mul_overflow(strides[i + 1], shape[i + 1] > 0 ? shape[i + 1] : 1, &s)) s = INT64_MAX;
+    strides[i] = s;
+  }
   return strides;
 }
 
