@@ -11,6 +11,7 @@
 #include "io/npy.h"
 #include "io/npz.h"
 #include "io/tensor_source.h"
+#include "input_error_check.h"
 #include "test_support.h"
 
 using muspec::InputError;
@@ -97,15 +98,7 @@ void check_tensor(const muspec::TensorSource& src, size_t i, const nlohmann::jso
 template <typename Fn>
 void expect_error(Fn fn, const std::string& file, const std::string& tensor,
                   std::initializer_list<const char*> parts) {
-  try {
-    fn();
-    FAIL("no error for " << file);
-  } catch (const InputError& e) {
-    INFO(e.what());
-    CHECK(e.file() == file);
-    CHECK(e.tensor() == tensor);
-    for (const char* p : parts) CHECK(std::string(e.what()).find(p) != std::string::npos);
-  }
+  muspec_test::expect_input_error(fn, file, tensor, parts);
 }
 
 /// An .npy image with the given header dict text (padded like numpy: to 64 bytes, '\n' last).

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "io/tensor_source.h"
+#include "input_error_check.h"
 #include "test_support.h"
 
 using muspec::DType;
@@ -23,15 +24,7 @@ namespace {
 template <typename Fn>
 void expect_error(Fn fn, const std::string& file, const std::string& tensor,
                   std::initializer_list<const char*> parts) {
-  try {
-    fn();
-    FAIL("no error for " << file);
-  } catch (const InputError& e) {
-    INFO(e.what());
-    CHECK(e.file() == file);
-    CHECK(e.tensor() == tensor);
-    for (const char* p : parts) CHECK(std::string(e.what()).find(p) != std::string::npos);
-  }
+  muspec_test::expect_input_error(fn, file, tensor, parts);
 }
 
 /// A safetensors image: u64 LE length of `header`, the header as given, then `data`.

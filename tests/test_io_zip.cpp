@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "io/npz.h"
 #include "io/zip.h"
+#include "input_error_check.h"
 #include "test_support.h"
 
 using muspec::InputError;
@@ -105,15 +106,7 @@ std::string deflate_stored_block(const std::string& s) {
 template <typename Fn>
 void expect_error(Fn fn, const std::string& file, std::initializer_list<const char*> parts,
                   const std::string& tensor = "") {
-  try {
-    fn();
-    FAIL("no error for " << file);
-  } catch (const InputError& e) {
-    INFO(e.what());
-    CHECK(e.file() == file);
-    CHECK(e.tensor() == tensor);
-    for (const char* p : parts) CHECK(std::string(e.what()).find(p) != std::string::npos);
-  }
+  muspec_test::expect_input_error(fn, file, tensor, parts);
 }
 
 std::string write_zip(const TempDir& dir, const std::string& name, const std::string& bytes) {
