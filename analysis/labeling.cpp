@@ -150,6 +150,17 @@ std::vector<SourceLabels> label_sources(const std::vector<std::unique_ptr<Tensor
       } catch (const UsageError&) {
         L.rel_depth = -1.0;
       }
+      if (o.split_fused && id.fused != FusedLayout::None && entries[i].shape.size() == 2) {
+        if (!c.config) {
+          notes.push_back(sources[s]->path() + ": '" + entries[i].name + "' is fused but no config.json gives the head layout; not split");
+        } else {
+          try {
+            L.parts = fused_parts(id, *c.config, entries[i].shape);
+          } catch (const InputError& e) {
+            notes.push_back(std::string(e.what()) + "; not split");
+          }
+        }
+      }
     }
   }
   return out;

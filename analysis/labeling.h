@@ -20,6 +20,7 @@ struct LabelOptions {
   std::vector<RunManifest> sweep;    ///< --manifest entries
   std::string param_map;             ///< --param-map FILE: JSON list of names in optimizer id order
   std::string param_count = "total"; ///< total | non-embedding (when no manifest states it)
+  bool split_fused = false;          ///< analyse q/k/v and gate/up parts of fused 2-D tensors separately
 };
 
 struct TensorLabel {
@@ -30,6 +31,7 @@ struct TensorLabel {
   int64_t layer = -1, num_layers = 0;
   double rel_depth = -1.0;
   bool muon = false, transposed = false;
+  std::vector<FusedPart> parts;  ///< with split_fused: the parts of a fused 2-D tensor (else empty)
 };
 
 struct SourceLabels {

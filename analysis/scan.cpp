@@ -1,6 +1,7 @@
 #include "scan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <regex>
 #include <tuple>
@@ -107,6 +108,36 @@ SpectrumRecord base_record(const TensorEntry& e, const SourceLabels& sl, const T
   return r;
 }
 
+/// The rows (axis 0) or columns (axis 1) of a dense row-major matrix that make up one part of
+/// a fused tensor.
+std::vector<double> gather_part(const std::vector<double>& x, int64_t rows, int64_t cols, const FusedPart& part) {
+  const std::vector<int64_t> idx = part.index.indices();
+  std::vector<double> out;
+  if (part.axis == 0) {
+    out.reserve(idx.size() * static_cast<size_t>(cols));
+    for (int64_t r : idx) out.insert(out.end(), x.begin() + r * cols, x.begin() + (r + 1) * cols);
+  } else {
+    out.reserve(idx.size() * static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c : idx) out.push_back(x[static_cast<size_t>(r * cols + c)]);
+  }
+  return out;
+}
+
+void analyse(SpectrumRecord rec, std::vector<double>& x, int64_t rows, int64_t cols, double frobenius,
+             SpectralBackend& backend, const ScanOptions& o, JobOutcome& out) {
+  try {
+    SingularValues sv = backend.singular_values(x, rows, cols, o.method, rec.file + ": " + rec.name);
+    rec.method = method_name(sv.method);
+    rec.floor = sv.floor;
+    rec.sigma = std::move(sv.sigma);
+    rec.summary = summarize_spectrum(rec.sigma, frobenius, rec.floor, o.quantiles);
+    out.records.push_back(std::move(rec));
+  } catch (const NumericalError& err) {
+    out.skipped.push_back({rec.file, rec.name, err.what()});
+  }
+}
+
 /// Loads, converts and analyses every slice of one tensor. Never throws for input problems.
 JobOutcome run_job(const TensorJob& job, SpectralBackend& backend, const ScanOptions& o) {
   JobOutcome out;
@@ -131,15 +162,22 @@ JobOutcome run_job(const TensorJob& job, SpectralBackend& backend, const ScanOpt
       out.records.push_back(std::move(rec));
       continue;
     }
-    try {
-      SingularValues sv = backend.singular_values(x, job.rows, job.cols, o.method, e.file + ": " + rec.name);
-      rec.method = method_name(sv.method);
-      rec.floor = sv.floor;
-      rec.sigma = std::move(sv.sigma);
-      rec.summary = summarize_spectrum(rec.sigma, conv.frobenius, rec.floor, o.quantiles);
-      out.records.push_back(std::move(rec));
-    } catch (const NumericalError& err) {
-      out.skipped.push_back({e.file, rec.name, err.what()});
+    const auto& parts = job.labels->tensors[job.entry].parts;
+    if (parts.empty()) {
+      analyse(std::move(rec), x, job.rows, job.cols, conv.frobenius, backend, o, out);
+      continue;
+    }
+    for (const FusedPart& part : parts) {  // --split-fused: each part is its own matrix
+      SpectrumRecord pr = rec;
+      pr.op_type = operator_type_name(part.op);
+      pr.name = rec.name + ":" + pr.op_type;
+      std::vector<double> px = gather_part(x, job.rows, job.cols, part);
+      const int64_t prow = part.axis == 0 ? part.index.size() : job.rows, pcol = part.axis == 0 ? job.cols : part.index.size();
+      pr.rows = pr.transposed ? pcol : prow;
+      pr.cols = pr.transposed ? prow : pcol;
+      double sumsq = 0;
+      for (double v : px) sumsq += v * v;
+      analyse(std::move(pr), px, prow, pcol, std::sqrt(sumsq), backend, o, out);
     }
   }
   return out;

@@ -73,3 +73,49 @@ TEST_CASE("scan: without a manifest or recipe, optimizer state is labelled by id
   CHECK(t[0]["parameter"] == "fc1.weight");
   CHECK(t[1]["parameter"] == "fc2.weight");
 }
+
+#include <cstring>
+
+#include "core/dtype.h"
+#include "io/safetensors.h"
+#include "synthetic.h"
+
+TEST_CASE("scan --split-fused analyses q, k and v of a fused Phi-3 qkv_proj separately", "[e2e][runs]") {
+  // q (32x32), k and v (16x32 each: 2 KV heads of dim 8) with planted spectra, stacked as
+  // Phi-3 stores qkv_proj: rows [q; k; v].
+  using namespace muspec;
+  SynthRng rng(3);
+  const auto sq = make_spectrum(parse_spectrum_spec("logspace:0.01,1"), 32, 0);
+  const auto sk = make_spectrum(parse_spectrum_spec("power:1"), 16, 0);
+  const auto sv = make_spectrum(parse_spectrum_spec("logspace:0.5,2"), 16, 0);
+  std::vector<double> w = make_matrix_with_spectrum(32, 32, sq, rng);
+  for (const auto* s : {&sk, &sv}) {
+    const auto part = make_matrix_with_spectrum(16, 32, *s, rng);
+    w.insert(w.end(), part.begin(), part.end());
+  }
+  TempDir dir("fused");
+  write_safetensors(dir.file("model.safetensors"),
+                    {{"model.layers.0.self_attn.qkv_proj.weight", DType::F64, {64, 32}, round_to_dtype(w, DType::F64).bytes}}, {});
+  muspec_test::write_bytes(dir.file("config.json"),
+                           R"({"model_type": "phi3", "hidden_size": 32, "num_attention_heads": 4, "num_key_value_heads": 2,
+                               "num_hidden_layers": 1, "intermediate_size": 64, "vocab_size": 100})");
+  auto r = run_muspec("scan " + dir.file("model.safetensors") + " --split-fused --method svd --json " + dir.file("s.json") + " -q");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const json m = json::parse(muspec_test::read_text(dir.file("s.json")))["matrices"];
+  REQUIRE(m.size() == 3);
+  const std::vector<const std::vector<double>*> planted = {&sq, &sk, &sv};
+  const char* ops[] = {"q", "k", "v"};
+  for (size_t i = 0; i < 3; ++i) {
+    INFO(m[i].dump());
+    CHECK(m[i]["op_type"] == ops[i]);
+    CHECK(m[i]["sigma_max"].get<double>() == Approx(planted[i]->back()).epsilon(1e-12));
+    CHECK(m[i]["sigma_min"].get<double>() == Approx(planted[i]->front()).epsilon(1e-10));
+  }
+  // Without the flag the fused tensor is one matrix.
+  r = run_muspec("scan " + dir.file("model.safetensors") + " --json " + dir.file("t.json") + " -q");
+  REQUIRE(r.exit_code == 0);
+  const json t = json::parse(muspec_test::read_text(dir.file("t.json")))["matrices"];
+  REQUIRE(t.size() == 1);
+  CHECK(t[0]["op_type"] == "qkv");
+}

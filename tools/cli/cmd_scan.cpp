@@ -134,6 +134,8 @@ Action setup_scan(CLI::App& sub) {
   sub.add_option("--op-rule", a->op_rules, "REGEX=op: operator type override, e.g. 'attn\\.wqkv=qkv' (repeatable)");
   sub.add_option("--param-count", a->scan.labels.param_count, "total | non-embedding: model size when no manifest states it")
       ->capture_default_str();
+  sub.add_flag("--split-fused", a->scan.labels.split_fused,
+               "analyse the q/k/v and gate/up parts of fused tensors separately (needs config.json)");
   sub.add_option("--max-rows", a->max_rows, "rows of the table printed on the terminal (0 = all)")->capture_default_str();
   sub.add_flag("--list-ignored", a->list_ignored, "name every tensor that is not a matrix to analyse");
   sub.add_flag("-q,--quiet", a->quiet, "no progress and no table on the terminal (errors still go to stderr)");
