@@ -43,9 +43,17 @@ struct Step {
   int64_t total = 0, non_embedding = 0;
 };
 
-int64_t numel(const std::vector<int64_t>& shape) {
+int64_t saturating_add(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+int64_t numel(const std::vector<int64_t>& shape) {  // saturating: shapes come from untrusted files
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    if (d == 0) return 0;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n)) return INT64_MAX;
   return n;
 }
 
@@ -85,10 +93,10 @@ std::vector<SourceLabels> label_sources(const std::vector<std::unique_ptr<Tensor
       if (layouts[s] && e.name.compare(0, prefix.size(), prefix) != 0) continue;  // optimizer state
       const std::string name = e.name.substr(prefix.size());
       st.model.push_back({name, e.shape});
-      st.total += numel(e.shape);
+      st.total = saturating_add(st.total, numel(e.shape));
       if (name.find("embed") == std::string::npos && name.find("lm_head") == std::string::npos && name.find("wte") == std::string::npos &&
           name.find("wpe") == std::string::npos)
-        st.non_embedding += numel(e.shape);
+        st.non_embedding = saturating_add(st.non_embedding, numel(e.shape));
     }
   }
 

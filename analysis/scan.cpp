@@ -69,7 +69,12 @@ std::vector<TensorJob> select_tensors(const std::vector<std::unique_ptr<TensorSo
         continue;
       }
       TensorJob job{src.get(), &labels[si], i, e.shape[e.shape.size() - 2], e.shape.back(), 1, e.nbytes};
-      for (size_t d = 0; d + 2 < e.shape.size(); ++d) job.slices *= e.shape[d];
+      bool overflow = false;
+      for (size_t d = 0; d + 2 < e.shape.size(); ++d) overflow |= __builtin_mul_overflow(job.slices, e.shape[d], &job.slices);
+      if (overflow || job.rows > (int64_t{1} << 31) / std::max<int64_t>(1, job.cols)) {  // > 2^31 elements per matrix
+        result.skipped.push_back({e.file, e.name, "shape " + shape_text(e.shape) + " is too large to analyse"});
+        continue;
+      }
       jobs.push_back(job);
     }
   }

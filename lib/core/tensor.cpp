@@ -9,8 +9,11 @@
 namespace muspec {
 
 int64_t TensorView::numel() const {
+  for (int64_t d : shape)
+    if (d == 0) return 0;
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n)) return INT64_MAX;  // saturate: bounds_problem() rejects such views
   return n;
 }
 
@@ -64,7 +67,8 @@ uint64_t TensorView::extent_bytes() const {
 
 int64_t matrix_count(const TensorView& t) {
   int64_t n = 1;
-  for (int i = 0; i + 2 < t.rank(); ++i) n *= t.shape[i];
+  for (int i = 0; i + 2 < t.rank(); ++i)
+    if (__builtin_mul_overflow(n, t.shape[i], &n)) return INT64_MAX;
   return n;
 }
 

@@ -99,7 +99,9 @@ void read_storage_id(const ValuePtr& persistent, std::optional<DType> explicit_d
     const auto& view = pid->items[5]->items;
     if (view.size() < 2) throw pickle::PickleError(0, "malformed legacy storage view");
     t.storage_key = view[0]->kind == Kind::String ? view[0]->text : std::to_string(as_int(view[0], "view key"));
-    t.storage_offset += as_int(view[1], "view offset");
+    const int64_t view_offset = as_int(view[1], "view offset");
+    if (view_offset < 0 || __builtin_add_overflow(t.storage_offset, view_offset, &t.storage_offset))
+      throw pickle::PickleError(0, "legacy storage view offset out of range");
   }
 }
 
