@@ -165,8 +165,8 @@ TEST_CASE("cli ns: eval on a scan and simulate on synthetic matrices", "[cli][ns
 
   r = run_muspec("ns simulate -s keller --precision f32 '" + st + "' -o '" + dir.file("sim32.json") + "'");
   REQUIRE(r.exit_code == 0);
-  for (const auto& m : json::parse(muspec_test::read_text(dir.file("sim32.json")))["matrices"])
-    CHECK(m["max_rel_error"].get<double>() < 1e-4);
+  const json sim32 = json::parse(muspec_test::read_text(dir.file("sim32.json")));  // named: a range-for over a
+  for (const auto& m : sim32["matrices"]) CHECK(m["max_rel_error"].get<double>() < 1e-4);  // temporary's member dangles
 
   r = run_muspec("ns simulate -s keller --precision bf16 --max-elements 100 '" + st + "'");
   CHECK(r.exit_code == 2);  // every matrix skipped: nothing simulated
