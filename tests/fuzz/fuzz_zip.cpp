@@ -16,40 +16,13 @@
 
 #include "core/error.h"
 #include "io/zip.h"
+#include "fuzz_common.h"
 
 namespace {
 
 using namespace muspec;
 
-// ---- helpers shared by the fuzz targets (kept in each file so each target stands alone) ----
-
-[[noreturn]] void finding(const std::string& what) {
-  std::fprintf(stderr, "FUZZ FINDING: %s\n", what.c_str());
-  std::abort();
-}
-
-/// MUSPEC_FUZZ_DEBUG=1 prints every expected error and loaded tensor (why a seed is rejected).
-void note(const std::string& what) {
-  static const bool on = std::getenv("MUSPEC_FUZZ_DEBUG") != nullptr;
-  if (on) std::fprintf(stderr, "muspec-fuzz: %s\n", what.c_str());
-}
-
-/// A per-process scratch file with the given suffix, in /dev/shm when present; removed at exit.
-const std::string& temp_path(const std::string& suffix) {
-  static std::map<std::string, std::string> paths;
-  auto it = paths.find(suffix);
-  if (it != paths.end()) return it->second;
-  const char* dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-  const std::string p = std::string(dir) + "/muspec-fuzz-" + std::to_string(getpid()) + "-in" + suffix;
-  if (paths.empty()) std::atexit([] { for (const auto& [s, q] : paths) std::remove(q.c_str()); });
-  return paths.emplace(suffix, p).first->second;
-}
-
-void write_file(const std::string& path, const void* data, size_t size) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f || (size && std::fwrite(data, 1, size, f) != size) || std::fclose(f) != 0)
-    finding("harness cannot write " + path);
-}
+using namespace muspec_fuzz;  // finding, note, temp_path, write_file, touch_*: fuzz_common.h
 
 }  // namespace
 
