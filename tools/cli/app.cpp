@@ -72,7 +72,6 @@ int run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
     if (args.size() >= 2 && args[0] == "help" && is_subcommand(args[1])) {
-      std::string cmd = std::string(argv[0]) + " " + args[1] + " --help";
       std::vector<char*> av = {argv[0], const_cast<char*>(args[1].c_str()), const_cast<char*>("--help")};
       return run(3, av.data());
     }

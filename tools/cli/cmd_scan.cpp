@@ -139,7 +139,7 @@ Action setup_scan(CLI::App& sub) {
   sub.add_option("--max-rows", a->max_rows, "rows of the table printed on the terminal (0 = all)")->capture_default_str();
   sub.add_flag("--list-ignored", a->list_ignored, "name every tensor that is not a matrix to analyse");
   sub.add_flag("-q,--quiet", a->quiet, "no progress and no table on the terminal (errors still go to stderr)");
-  return [a, &sub] {
+  return [a] {
     a->command_line = "muspec scan";
     for (const auto& p : a->scan.paths) a->command_line += " " + p;
     return run_scan_command(*a);
