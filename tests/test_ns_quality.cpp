@@ -10,25 +10,15 @@
 #include "core/error.h"
 #include "ns/catalog.h"
 #include "ns/quality.h"
+#include "ns_test_oracle.h"
 
 using namespace muspec::ns;
 
 namespace {
 
-Schedule bare(const std::string& name) {
-  Schedule s = builtin_schedule(name);
-  s.normalization = Normalization{0.0, 0.0};
-  return s;
-}
+using ns_oracle::bare;
+double f(const Schedule& s, int k, double x) { return ns_oracle::by_hand(s, k, x); }
 
-// Plain composite: no library evaluation.
-double f(const Schedule& s, int k, double x) {
-  for (int i = 0; i < k; ++i) {
-    const OddPoly& p = s.polys[std::min<size_t>(i, s.polys.size() - 1)];
-    x = p.a * x + p.b * x * x * x + p.c * x * x * x * x * x;
-  }
-  return x;
-}
 
 // Independent threshold: scan upward on a fine log grid for the first x with f(x) ≥ target,
 // then bisect between the previous grid point and it.

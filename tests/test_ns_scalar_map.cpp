@@ -7,26 +7,15 @@
 
 #include "ns/catalog.h"
 #include "ns/scalar_map.h"
+#include "ns_test_oracle.h"
 
 using namespace muspec::ns;
 
 namespace {
 
-// The §9 tables apply the published polynomials to x = σ/‖G‖_F with no extra normalization.
-Schedule bare(const std::string& name) {
-  Schedule s = builtin_schedule(name);
-  s.normalization = Normalization{0.0, 0.0};
-  return s;
-}
+using ns_oracle::bare;
+using ns_oracle::by_hand;
 
-// Plain loop over the polynomials (no library evaluation).
-double by_hand(const Schedule& s, int k, double x) {
-  for (int i = 0; i < k; ++i) {
-    const OddPoly& p = s.polys[std::min<size_t>(i, s.polys.size() - 1)];
-    x = p.a * x + p.b * std::pow(x, 3) + p.c * std::pow(x, 5);
-  }
-  return x;
-}
 
 }  // namespace
 

@@ -10,12 +10,14 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "core/error.h"
 #include "core/tensor.h"
 #include "io/pickle.h"
 #include "io/tensor_source.h"
+#include "io/torch_file.h"
 
 namespace muspec_fuzz {
 
@@ -89,6 +91,27 @@ inline void touch_source(const TensorSource& src) {
       note(e.what());
     }
   }
+}
+
+/// Visits every value once; a value that is its own ancestor is a cycle (the reader promises none).
+inline uint64_t walk(const pickle::ValuePtr& v, std::unordered_set<const pickle::Value*>& done,
+              std::unordered_set<const pickle::Value*>& path) {
+  if (!v) return 0;
+  if (path.count(v.get())) finding("cycle in the pickle value graph");
+  if (!done.insert(v.get()).second) return 0;
+  path.insert(v.get());
+  uint64_t n = v->text.size() + v->qualified_name().size() + static_cast<uint64_t>(v->depth);
+  if (v->is(pickle::Kind::Dict)) n += v->get("state_dict") != nullptr;
+  if (const TorchTensorRef* t = as_tensor(*v)) n += t->shape.size() + t->storage_key.size();
+  for (const auto& x : v->items) n += walk(x, done, path);
+  n += walk(v->args, done, path) + walk(v->state, done, path);
+  path.erase(v.get());
+  return n;
+}
+
+inline uint64_t walk(const pickle::ValuePtr& v) {
+  std::unordered_set<const pickle::Value*> done, path;
+  return walk(v, done, path);
 }
 
 }  // namespace muspec_fuzz

@@ -31,26 +31,6 @@ using namespace muspec;
 
 using namespace muspec_fuzz;  // finding, note, temp_path, write_file, touch_*: fuzz_common.h
 
-/// Visits every value once; a value that is its own ancestor is a cycle (the reader promises none).
-uint64_t walk(const pickle::ValuePtr& v, std::unordered_set<const pickle::Value*>& done,
-              std::unordered_set<const pickle::Value*>& path) {
-  if (!v) return 0;
-  if (path.count(v.get())) finding("cycle in the pickle value graph");
-  if (!done.insert(v.get()).second) return 0;
-  path.insert(v.get());
-  uint64_t n = v->text.size() + v->qualified_name().size() + static_cast<uint64_t>(v->depth);
-  if (v->is(pickle::Kind::Dict)) n += v->get("state_dict") != nullptr;
-  if (const TorchTensorRef* t = as_tensor(*v)) n += t->shape.size() + t->storage_key.size();
-  for (const auto& x : v->items) n += walk(x, done, path);
-  n += walk(v->args, done, path) + walk(v->state, done, path);
-  path.erase(v.get());
-  return n;
-}
-
-uint64_t walk(const pickle::ValuePtr& v) {
-  std::unordered_set<const pickle::Value*> done, path;
-  return walk(v, done, path);
-}
 
 // ---- a minimal stored-only ZIP writer, for the torch.save wrapper ----
 
