@@ -1,0 +1,136 @@
+// Spectral scaling laws: the fitted power laws q = a * M^beta of `muspec fit`, their file
+// (laws.json, format "muspec.laws" version 1, schema in docs/scaling-laws.md) and prediction
+// at a target model size with a prediction interval.
+//
+// Usage:
+//   LawSet laws = read_laws_json("laws.json");
+//   for (const LawPrediction& p : predict_laws(laws, 7e10))
+//     ...  // p.group.matches(op_type, layer, num_layers), p.lower (the bound to plan NS for)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace muspec::analysis {
+
+inline constexpr const char* kLawsFormat = "muspec.laws";
+inline constexpr int kLawsFormatVersion = 1;
+
+/// Which matrices a group covers. Names (docs/scaling-laws.md "Grouping"):
+///   "q/depth:0-0.25"   op type q, relative depth in [0, 0.25)
+///   "q"                op type q, any depth
+///   "depth:0.5-0.75"   any op type, relative depth in [0.5, 0.75)
+///   "down/layer-from-end:0"  op type down in the last block; "layer-from-end:1" any op type,
+///                      the block before the last
+/// User group files may use any name.
+struct GroupSelector {
+  std::string name;
+  std::string op_type;                ///< "" = any op type
+  double depth_lo = 0, depth_hi = 1;  ///< rel_depth range [lo, hi); hi is inclusive when hi >= 1
+  int layer_from_end = -1;            ///< >= 0: exactly this block counted from the end (0 = last)
+  /// True when a matrix of this op type in block `layer` of a model with `num_layers` blocks
+  /// belongs to the group. rel_depth = layer / (num_layers - 1) (0 for a one-block model).
+  /// Matrices outside the blocks (layer < 0) or of unknown depth (num_layers <= 0) match no group.
+  bool matches(const std::string& op_type, int64_t layer, int64_t num_layers) const;
+};
+
+/// One run's settled value of a group's quantile: one point of the fit.
+struct RunPoint {
+  std::string run;
+  double model_params = 0;   ///< M
+  double log_value = 0;      ///< y = mean over member matrices of the settled log-quantile (natural log)
+  double log_se = 0;         ///< standard error of y from the layer and step spread
+  double weight = 0;         ///< relative fit weight (normalized so that mean(1 / weight) = 1)
+  double residual = 0;       ///< y - (log_a + beta log M), natural log
+  int matrices = 0;          ///< member matrices with a settled value
+  int unsettled = 0;         ///< member matrices whose series never settled (not used)
+  std::vector<std::string> members;  ///< parameter names of the member matrices
+};
+
+/// Fit on all but the largest model size, evaluated at the largest size.
+struct LeaveLargestOut {
+  bool done = false;         ///< false when too few smaller sizes remain (reason in `note`)
+  std::string note;
+  double held_out_params = 0;
+  double predicted_log = 0, actual_log = 0;
+  double error_log = 0;      ///< predicted_log - actual_log
+  double relative_error = 0; ///< exp(error_log) - 1
+  double beta = 0;           ///< exponent fitted on the smaller sizes
+  bool within_interval = false;  ///< actual inside the 95% prediction interval of that fit
+};
+
+/// One fitted law: a group x quantile level x scale. Logarithms are natural.
+struct FittedLaw {
+  GroupSelector group;
+  double quantile_level = 0;  ///< e.g. 0.05
+  std::string scale = "rel_frob";
+  std::string status = "ok";  ///< "ok" or "refused"
+  std::string reason;         ///< why refused (e.g. "2 distinct model sizes, 3 needed")
+  std::string method = "wls"; ///< "wls" (weighted least squares) or "huber" (IRLS)
+  double log_a = 0, beta = 0;
+  double se_log_a = 0, se_beta = 0, cov_log_a_beta = 0;  ///< parameter covariance (scaled by s^2)
+  double beta_ci_lo = 0, beta_ci_hi = 0;   ///< 95% t-based confidence interval
+  double log_a_ci_lo = 0, log_a_ci_hi = 0;
+  bool has_bootstrap = false;
+  int bootstrap_samples = 0;
+  double beta_boot_lo = 0, beta_boot_hi = 0;  ///< 95% percentile bootstrap over layers and steps
+  double r2 = 0;              ///< weighted coefficient of determination
+  double residual_scale = 0;  ///< s: weighted residual standard deviation (natural log units)
+  int dof = 0;                ///< runs - 2
+  double params_min = 0, params_max = 0;
+  int num_sizes = 0, num_runs = 0;
+  std::vector<RunPoint> points;
+  LeaveLargestOut leave_largest_out;
+};
+
+/// The content of a laws.json file.
+struct LawSet {
+  std::string muspec_version;
+  std::string created;          ///< ISO 8601 UTC
+  std::vector<std::string> inputs;  ///< the scan files
+  std::string kind;             ///< record kind the laws describe ("momentum", "weight", ...)
+  std::string scale = "rel_frob";
+  std::string grouping;         ///< --group spec, e.g. "optype,depth:4"
+  std::string burn_in;          ///< --burn-in spec, e.g. "auto"
+  std::string method = "wls";
+  std::vector<double> quantiles;
+  std::vector<FittedLaw> laws;  ///< every group x quantile, refused ones included
+};
+
+struct LawPrediction {
+  GroupSelector group;
+  double quantile_level = 0;  ///< e.g. 0.05
+  std::string scale;          ///< "rel_frob" (sigma / ||X||_F, what NS sees), "rel_max" or "sigma"
+  std::string kind;           ///< record kind of the law
+  double predicted = 0;       ///< point prediction exp(log_a + beta log M) of the quantile at M
+  double lower = 0, upper = 0;  ///< prediction interval for a new run at `level`
+  double level = 0.95;
+  bool extrapolated = false;  ///< M outside [params_min, params_max] of the fit
+  double beta = 0;            ///< the law's exponent, for display
+};
+
+/// Parses and validates a laws.json file. Throws InputError naming the file and the field
+/// (e.g. "laws[3].beta: expected a number") when it is not valid JSON, of another format or
+/// version, or misses a required field.
+LawSet read_laws_json(const std::string& path);
+
+/// Writes the laws atomically (lib/core/atomic_file.h); throws muspec::Error naming the path.
+void write_laws_json(const std::string& path, const LawSet& laws);
+
+/// The JSON document written by write_laws_json (non-finite numbers as null).
+std::string laws_json_text(const LawSet& laws);
+
+/// One prediction per law with status "ok", in file order. The interval is
+/// exp(yhat -+ t_{dof, (1+level)/2} * sqrt(var_fit(M) + s^2)), where var_fit is the variance of
+/// the fitted line at log M and s^2 the residual variance of one run (weight 1). Laws with
+/// dof = 0 get lower = 0 and upper = inf. Throws UsageError unless model_params > 0 and
+/// 0 < level < 1.
+std::vector<LawPrediction> predict_laws(const LawSet& laws, double model_params, double level = 0.95);
+
+/// Predicted log value and its prediction standard deviation for one law at M (helpers of
+/// predict_laws, also used by the leave-largest-out check).
+double law_log_prediction(const FittedLaw& law, double model_params);
+double law_prediction_sd(const FittedLaw& law, double model_params);
+
+}  // namespace muspec::analysis
