@@ -1,0 +1,69 @@
+"""The Newton–Schulz (NS) iteration with a per-step coefficient schedule."""
+
+import torch
+
+from .config import Schedule
+
+_DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32,
+           "fp32": torch.float32, "f32": torch.float32, "float64": torch.float64,
+           "fp64": torch.float64, "float16": torch.float16, "fp16": torch.float16}
+
+
+def resolve_dtype(dtype) -> torch.dtype:
+    """Map ``"bfloat16"``/``"float32"``/``"float64"``/``"float16"`` (or a torch.dtype) to a dtype."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise ValueError(f"unknown NS dtype {dtype!r}; use one of {sorted(_DTYPES)}") from None
+
+
+def dtype_name(dtype) -> str:
+    """Canonical string for a dtype (``"bfloat16"``, ``"float32"``, ...)."""
+    return str(resolve_dtype(dtype)).replace("torch.", "")
+
+
+def as_matrix(t: torch.Tensor) -> torch.Tensor:
+    """View a >= 2-D tensor as the 2-D matrix NS acts on: ``(shape[0], prod(shape[1:]))``.
+
+    This is how convolution filters (out, in, kh, kw) are treated by Keller Jordan's Muon.
+    """
+    if t.dim() < 2:
+        raise ValueError(f"NS needs a tensor with >= 2 dimensions, got shape {list(t.shape)}")
+    return t.reshape(t.shape[0], -1) if t.dim() > 2 else t
+
+
+def newton_schulz(G: torch.Tensor, schedule: Schedule, dtype=torch.bfloat16) -> torch.Tensor:
+    """Approximate the polar factor of ``G`` with the per-step quintic ``schedule``.
+
+    Steps:
+      1. flatten ``G`` to 2-D (:func:`as_matrix`) and cast it to ``dtype``;
+      2. transpose when rows > cols, so the Gram matrix is min(m, n)^2;
+      3. ``X0 = X / (||X||_F * (1 + delta) + epsilon)`` (the norm is accumulated in float32, or
+         in float64 when ``dtype`` is float64, from the already-cast matrix);
+      4. for each step t with (a, b, c) = ``schedule.coefficients[t]``:
+         ``A = X X^T``; ``X <- a X + (b A + c A A) X`` -- every matrix product in ``dtype``;
+      5. transpose back and reshape to ``G.shape``.
+
+    Each step maps every singular value s of X to a s + b s^3 + c s^5 and keeps the singular
+    vectors. Returns a tensor of ``dtype`` and ``G.shape``.
+    """
+    dtype = resolve_dtype(dtype)
+    X = as_matrix(G).to(dtype)
+    transposed = X.size(0) > X.size(1)
+    if transposed:
+        X = X.t()
+    acc = torch.float64 if dtype == torch.float64 else torch.float32
+    norm = X.to(acc).norm()
+    denom = norm * (1.0 + schedule.delta) + schedule.epsilon
+    if float(denom) == 0.0:           # zero gradient with epsilon = 0: the update is zero
+        return torch.zeros(G.shape, dtype=dtype, device=G.device)
+    X = (X.to(acc) / denom).to(dtype)
+    for a, b, c in schedule.coefficients:
+        A = X @ X.t()
+        B = b * A + c * (A @ A)
+        X = a * X + B @ X
+    if transposed:
+        X = X.t()
+    return X.reshape(G.shape)
