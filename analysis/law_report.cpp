@@ -1,0 +1,127 @@
+#include "law_report.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "core/build_config.h"
+
+namespace muspec::analysis {
+
+namespace {
+
+std::string num(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string csv_quote(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+std::string pad(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+std::string group_cells(const GroupSelector& g) {
+  return csv_quote(g.name) + "," + g.op_type + "," + num(g.depth_lo) + "," + num(g.depth_hi) + "," +
+         std::to_string(g.layer_from_end);
+}
+
+std::string fit_cells(const FittedLaw& f) {
+  const auto& l = f.leave_largest_out;
+  std::string s = num(f.beta) + "," + num(f.se_beta) + "," + num(f.beta_ci_lo) + "," + num(f.beta_ci_hi) + ",";
+  s += f.has_bootstrap ? num(f.beta_boot_lo) + "," + num(f.beta_boot_hi) : ",";
+  s += "," + num(std::exp(f.log_a)) + "," + num(f.log_a) + "," + num(f.se_log_a) + "," + num(f.r2) + "," +
+       num(f.residual_scale) + "," + std::to_string(f.dof) + "," + num(f.params_min) + "," + num(f.params_max) + ",";
+  s += l.done ? num(l.beta) + "," + num(l.error_log) + "," + num(l.relative_error) + "," + (l.within_interval ? "true" : "false")
+              : ",,,";
+  return s;
+}
+
+std::string table_row(const FittedLaw& f) {
+  std::string row = pad(f.group.name, 26) + pad(fmt("%g", f.quantile_level), 6) +
+                    pad(std::to_string(f.num_runs) + "/" + std::to_string(f.num_sizes), 7);
+  if (f.status != "ok") return row + "refused: " + f.reason + "\n";
+  row += pad(fmt("%+.3f", f.beta) + " [" + fmt("%+.3f", f.beta_ci_lo) + ", " + fmt("%+.3f", f.beta_ci_hi) + "]", 29);
+  row += pad(f.has_bootstrap ? "[" + fmt("%+.3f", f.beta_boot_lo) + ", " + fmt("%+.3f", f.beta_boot_hi) + "]" : "-", 19);
+  row += pad(fmt("%.3g", std::exp(f.log_a)), 10) + pad(fmt("%.3f", f.r2), 7);
+  const auto& l = f.leave_largest_out;
+  row += l.done ? fmt("%+.1f%%", 100.0 * l.relative_error) + (l.within_interval ? "" : " (outside PI)") : "-";
+  return row + "\n";
+}
+
+}  // namespace
+
+std::string laws_csv(const LawSet& laws) {
+  std::string out =
+      "group,op_type,depth_lo,depth_hi,layer_from_end,quantile,scale,kind,status,reason,method,num_runs,num_sizes,"
+      "beta,se_beta,beta_ci_lo,beta_ci_hi,beta_boot_lo,beta_boot_hi,a,log_a,se_log_a,r2,residual_scale,dof,"
+      "params_min,params_max,llo_beta,llo_error_log,llo_relative_error,llo_within_interval\n";
+  for (const auto& f : laws.laws) {
+    out += group_cells(f.group) + "," + num(f.quantile_level) + "," + f.scale + "," + laws.kind + "," + f.status + "," +
+           csv_quote(f.reason) + "," + f.method + "," + std::to_string(f.num_runs) + "," + std::to_string(f.num_sizes) + ",";
+    out += f.status == "ok" ? fit_cells(f) : std::string(17, ',');
+    out += "\n";
+  }
+  return out;
+}
+
+std::string laws_table(const LawSet& laws) {
+  std::string out = pad("group", 26) + pad("q", 6) + pad("runs/M", 7) + pad("beta [95% t-CI]", 29) +
+                    pad("bootstrap CI", 19) + pad("a", 10) + pad("R^2", 7) + "leave-largest-out\n";
+  for (const auto& f : laws.laws) out += table_row(f);
+  return out;
+}
+
+std::string predictions_csv(const std::vector<LawPrediction>& ps, double model_params) {
+  std::string out = "group,op_type,depth_lo,depth_hi,layer_from_end,quantile,scale,kind,model_params,predicted,lower,upper,level,extrapolated,beta\n";
+  for (const auto& p : ps)
+    out += group_cells(p.group) + "," + num(p.quantile_level) + "," + p.scale + "," + p.kind + "," + num(model_params) + "," +
+           num(p.predicted) + "," + num(p.lower) + "," + num(p.upper) + "," + num(p.level) + "," +
+           (p.extrapolated ? "true" : "false") + "," + num(p.beta) + "\n";
+  return out;
+}
+
+std::string predictions_json(const std::vector<LawPrediction>& ps, double model_params, const std::string& laws_path) {
+  auto jnum = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& p : ps)
+    list.push_back({{"group", {{"name", p.group.name}, {"op_type", p.group.op_type},
+                               {"depth", {p.group.depth_lo, p.group.depth_hi}}, {"layer_from_end", p.group.layer_from_end}}},
+                    {"quantile", p.quantile_level}, {"scale", p.scale}, {"kind", p.kind},
+                    {"predicted", jnum(p.predicted)}, {"lower", jnum(p.lower)}, {"upper", jnum(p.upper)},
+                    {"extrapolated", p.extrapolated}, {"beta", jnum(p.beta)}});
+  const nlohmann::json doc = {{"format", "muspec.predictions"}, {"version", 1}, {"muspec_version", kVersion},
+                              {"laws", laws_path}, {"model_params", model_params},
+                              {"level", ps.empty() ? 0.95 : ps.front().level}, {"predictions", list}};
+  return doc.dump(2) + "\n";
+}
+
+std::string predictions_table(const std::vector<LawPrediction>& ps, double model_params) {
+  std::string out = "predicted quantiles at M = " + fmt("%.4g", model_params) + " parameters";
+  if (!ps.empty()) out += " (" + fmt("%g", 100 * ps.front().level) + "% prediction intervals)";
+  out += "\n" + pad("group", 26) + pad("q", 6) + pad("scale", 10) + pad("predicted", 12) + pad("interval", 26) + "beta\n";
+  for (const auto& p : ps)
+    out += pad(p.group.name, 26) + pad(fmt("%g", p.quantile_level), 6) + pad(p.scale, 10) +
+           pad(fmt("%.4g", p.predicted) + (p.extrapolated ? "*" : ""), 12) +
+           pad("[" + fmt("%.4g", p.lower) + ", " + fmt("%.4g", p.upper) + "]", 26) + fmt("%+.3f", p.beta) + "\n";
+  if (!ps.empty()) out += "'*': extrapolated beyond the fitted model sizes\n";
+  return out;
+}
+
+}  // namespace muspec::analysis

@@ -1,0 +1,158 @@
+#include "scaling_fit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "core/error.h"
+#include "grouping.h"
+#include "spectra/summary.h"
+
+namespace muspec::analysis {
+
+namespace {
+
+constexpr double kLevelMatch = 1e-9;
+
+/// One matrix of one run over steps: the records of each step.
+struct MatrixHistory {
+  std::string run, parameter, op_type;
+  int64_t layer = -1, num_layers = 0;
+  double model_params = 0;
+  std::map<int64_t, const SpectrumRecord*> by_step;
+};
+
+std::string matrix_key(const SpectrumRecord& r) {
+  const std::string& id = r.parameter.empty() ? r.name : r.parameter;
+  return r.slice >= 0 ? id + "[" + std::to_string(r.slice) + "]" : id;
+}
+
+std::string resolve_kind(const std::vector<SpectrumRecord>& records, const std::string& kind) {
+  if (kind != "auto") return kind;
+  for (const auto& r : records)
+    if (r.kind == "momentum") return "momentum";
+  return "weight";
+}
+
+/// Keeps the records that can enter a fit and files them by (run, matrix).
+std::vector<MatrixHistory> collect_histories(const std::vector<SpectrumRecord>& records, const ScalingFitOptions& o,
+                                             const std::string& kind, ScalingFitResult& result) {
+  std::map<std::pair<std::string, std::string>, MatrixHistory> table;
+  size_t no_size = 0, not_muon = 0, unanalysed = 0;
+  for (const auto& r : records) {
+    if (r.kind != kind || r.transform != o.transform) continue;
+    if (!o.all_matrices && !r.muon) { ++not_muon; continue; }
+    if (r.sigma.empty() && r.summary.quantiles.empty()) { ++unanalysed; continue; }
+    if (r.model_params <= 0) { ++no_size; continue; }
+    MatrixHistory& h = table[{r.run, matrix_key(r)}];
+    h.run = r.run, h.parameter = matrix_key(r), h.op_type = r.op_type;
+    h.layer = r.layer, h.num_layers = r.num_layers, h.model_params = static_cast<double>(r.model_params);
+    if (!h.by_step.emplace(r.step, &r).second)
+      result.notices.push_back("run '" + r.run + "', " + h.parameter + ": step " + std::to_string(r.step) +
+                               " appears twice; the first record is used");
+    ++result.records_used;
+  }
+  if (no_size) result.notices.push_back(std::to_string(no_size) + " records without a model size were left out (label runs with a manifest, docs/runs.md)");
+  if (unanalysed) result.notices.push_back(std::to_string(unanalysed) + " unanalysed records were left out");
+  if (not_muon && !o.all_matrices) result.notices.push_back(std::to_string(not_muon) + " records of non-Muon matrices were left out (--all-matrices keeps them)");
+  std::vector<MatrixHistory> out;
+  for (auto& kv : table) out.push_back(std::move(kv.second));
+  return out;
+}
+
+std::vector<double> levels_present(const std::vector<SpectrumRecord>& records) {
+  std::set<double> levels;
+  for (const auto& r : records)
+    for (const auto& q : r.summary.quantiles) levels.insert(q.q);
+  return {levels.begin(), levels.end()};
+}
+
+void check_options(const ScalingFitOptions& o) {
+  if (o.scale != "rel_frob" && o.scale != "rel_max" && o.scale != "sigma")
+    throw UsageError("--scale: expected rel_frob, rel_max or sigma, got '" + o.scale + "'");
+  for (double q : o.quantiles)
+    if (!(q >= 0 && q <= 1)) throw UsageError("--quantiles: levels must lie in [0, 1]");
+  if (o.fit.bootstrap < 0) throw UsageError("--bootstrap: expected a count >= 0");
+}
+
+/// Settles one matrix's series at one level; returns the sample or records why it is unusable.
+bool settle_matrix(const MatrixHistory& h, double level, const ScalingFitOptions& o, MatrixSample* sample,
+                   std::string* reason) {
+  std::vector<int64_t> steps;
+  std::vector<double> values;
+  for (const auto& [step, rec] : h.by_step) {
+    const double v = record_quantile(*rec, level, o.scale);
+    if (std::isfinite(v) && v > 0) steps.push_back(step), values.push_back(v);
+  }
+  if (steps.empty()) {
+    *reason = "no positive finite value at this level";
+    return false;
+  }
+  const SettledValue s = settle_series(steps, values, o.burn_in);
+  if (!s.settled) {
+    *reason = s.reason;
+    return false;
+  }
+  *sample = MatrixSample{h.parameter, s.settled_log_values, s.log_median, s.log_scale};
+  return true;
+}
+
+/// The runs of one group at one level, in ascending model size.
+std::vector<RunSample> group_runs(const std::vector<MatrixHistory>& histories, const GroupSelector& g, double level,
+                                  const ScalingFitOptions& o, ScalingFitResult& result) {
+  std::map<std::pair<double, std::string>, RunSample> runs;
+  for (const auto& h : histories) {
+    if (!g.matches(h.op_type, h.layer, h.num_layers)) continue;
+    RunSample& run = runs[{h.model_params, h.run}];
+    run.run = h.run, run.model_params = h.model_params;
+    MatrixSample sample;
+    std::string reason;
+    ++result.series;
+    if (settle_matrix(h, level, o, &sample, &reason)) {
+      run.matrices.push_back(std::move(sample));
+    } else {
+      run.unsettled.push_back(h.parameter);
+      result.unsettled.push_back({h.run, h.parameter, level, reason});
+    }
+  }
+  std::vector<RunSample> out;
+  for (auto& kv : runs) out.push_back(std::move(kv.second));
+  return out;
+}
+
+}  // namespace
+
+double record_quantile(const SpectrumRecord& r, double level, const std::string& scale) {
+  for (const auto& q : r.summary.quantiles)
+    if (std::fabs(q.q - level) < kLevelMatch)
+      return scale == "rel_frob" ? q.rel_frob : scale == "rel_max" ? q.rel_max : q.sigma;
+  if (r.sigma.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const double s = quantile_linear(r.sigma, level);
+  if (scale == "sigma") return s;
+  const double denom = scale == "rel_max" ? r.sigma.back() : r.summary.frobenius;
+  return denom > 0 ? s / denom : std::numeric_limits<double>::quiet_NaN();
+}
+
+ScalingFitResult fit_scaling_laws(const std::vector<SpectrumRecord>& records, const ScalingFitOptions& o) {
+  check_options(o);
+  ScalingFitResult result;
+  LawSet& laws = result.laws;
+  laws.kind = resolve_kind(records, o.kind);
+  laws.scale = o.scale;
+  laws.grouping = o.grouping;
+  laws.burn_in = burn_in_spec(o.burn_in);
+  laws.method = o.fit.robust ? "huber" : "wls";
+  laws.quantiles = o.quantiles.empty() ? levels_present(records) : o.quantiles;
+  const std::vector<MatrixHistory> histories = collect_histories(records, o, laws.kind, result);
+  std::vector<std::string> ops;
+  for (const auto& h : histories) ops.push_back(h.op_type);
+  for (const GroupSelector& g : make_groups(o.grouping, ops))
+    for (double level : laws.quantiles)
+      laws.laws.push_back(fit_power_law(g, level, o.scale, group_runs(histories, g, level, o, result), o.fit));
+  return result;
+}
+
+}  // namespace muspec::analysis

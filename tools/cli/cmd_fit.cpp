@@ -1,0 +1,131 @@
+// muspec fit SCANS... -o laws.json [--csv fits.csv] [--quantiles LIST] [--group G] [--burn-in B]
+//            [--robust] [--bootstrap N --seed S] [--scale rel_frob|rel_max|sigma] [--kind K]
+// Fits per-group power laws of the settled spectral quantiles across model sizes
+// (docs/scaling-laws.md).
+#include <CLI/CLI.hpp>
+
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "cli/app.h"
+#include "cli/commands.h"
+#include "core/atomic_file.h"
+#include "core/build_config.h"
+#include "core/error.h"
+#include "law_report.h"
+#include "scaling_fit.h"
+#include "store/spectra_store.h"
+
+namespace muspec::cli {
+
+namespace {
+
+using namespace muspec::analysis;
+
+struct FitArgs {
+  std::vector<std::string> scans;
+  std::string laws_out, csv_out, burn_in = "auto";
+  ScalingFitOptions fit;
+  bool quiet = false, list_unsettled = false;
+};
+
+std::string now_iso8601() {
+  char buf[32];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+/// Reads every scan; an unreadable one is reported and skipped.
+std::vector<SpectrumRecord> read_scans(const std::vector<std::string>& paths, std::vector<std::string>* read_ok) {
+  std::vector<SpectrumRecord> records;
+  for (const auto& p : paths) {
+    try {
+      SpectraFile f = read_spectra_h5(p);
+      records.insert(records.end(), std::make_move_iterator(f.records.begin()), std::make_move_iterator(f.records.end()));
+      read_ok->push_back(p);
+    } catch (const InputError& e) {
+      std::cerr << "muspec: skipped " << e.what() << "\n";
+    }
+  }
+  return records;
+}
+
+void report_unsettled(const ScalingFitResult& r, bool list_all) {
+  for (const auto& n : r.notices) std::cerr << "muspec: note: " << n << "\n";
+  if (r.unsettled.empty()) return;
+  if (list_all) {
+    for (const auto& u : r.unsettled)
+      std::cerr << "muspec: unsettled: run '" << u.run << "', " << u.parameter << ", q=" << u.quantile_level << ": "
+                << u.reason << "\n";
+    return;
+  }
+  std::map<std::string, int> per_run;
+  for (const auto& u : r.unsettled) ++per_run[u.run];
+  std::cerr << "muspec: note: " << r.unsettled.size() << " of " << r.series
+            << " series never settled and were left out (";
+  bool first = true;
+  for (const auto& [run, n] : per_run) std::cerr << (first ? "" : ", ") << run << ": " << n, first = false;
+  std::cerr << "); --list-unsettled names them\n";
+}
+
+int run_fit_command(FitArgs& a) {
+  a.fit.burn_in = parse_burn_in(a.burn_in);
+  if (a.fit.fit.bootstrap > 100000) throw UsageError("--bootstrap: at most 100000 replicates");
+  // scans -> records -> settled values -> groups -> power laws
+  std::vector<std::string> inputs;
+  const std::vector<SpectrumRecord> records = read_scans(a.scans, &inputs);
+  if (inputs.empty()) {
+    std::cerr << "muspec: error: no scan could be read; no output written\n";
+    return kExitFatal;
+  }
+  ScalingFitResult r = fit_scaling_laws(records, a.fit);
+  report_unsettled(r, a.list_unsettled);
+  if (r.records_used == 0) {
+    std::cerr << "muspec: error: no record of kind '" << r.laws.kind << "' with a model size to fit; no output written\n";
+    return kExitFatal;
+  }
+  r.laws.inputs = inputs;
+  r.laws.muspec_version = kVersion;
+  r.laws.created = now_iso8601();
+  write_laws_json(a.laws_out, r.laws);
+  if (!a.csv_out.empty()) write_file_atomically(a.csv_out, laws_csv(r.laws));
+  if (!a.quiet) {
+    std::cout << laws_table(r.laws);
+    std::cout << "kind " << r.laws.kind << ", scale " << r.laws.scale << ", burn-in " << r.laws.burn_in << ", "
+              << r.laws.method << "; beta: exponent of q ~ M^beta; leave-largest-out: error of the prediction "
+              << "for the largest size from the smaller ones\n";
+  }
+  return inputs.size() == a.scans.size() ? kExitOk : kExitSkipped;
+}
+
+}  // namespace
+
+Action setup_fit(CLI::App& sub) {
+  auto a = std::make_shared<FitArgs>();
+  sub.add_option("scans", a->scans, "spectra.h5 files written by `muspec scan` (runs of several model sizes)")->required();
+  sub.add_option("-o,--output", a->laws_out, "write the laws to this JSON file (docs/scaling-laws.md)")->required();
+  sub.add_option("--csv", a->csv_out, "write one CSV row per group and quantile");
+  sub.add_option("--quantiles", a->fit.quantiles, "quantile levels to fit, comma-separated (default: all in the scans)")
+      ->delimiter(',');
+  sub.add_option("--group", a->fit.grouping,
+                 "optype,depth:N | optype | depth:N | layer-from-end:N | [optype,]layer-from-end:N | FILE.json")
+      ->capture_default_str();
+  sub.add_option("--burn-in", a->burn_in, "auto | STEP | FRACTION (of the last step, e.g. 0.3)")->capture_default_str();
+  sub.add_option("--scale", a->fit.scale, "rel_frob (sigma/||X||_F, what NS sees) | rel_max | sigma")->capture_default_str();
+  sub.add_option("--kind", a->fit.kind, "record kind: auto (momentum if present, else weight) | momentum | weight | ...")
+      ->capture_default_str();
+  sub.add_option("--transform", a->fit.transform, "records of this input transform: none | sign")->capture_default_str();
+  sub.add_flag("--all-matrices", a->fit.all_matrices, "also fit matrices that Muon does not orthogonalize");
+  sub.add_flag("--robust", a->fit.fit.robust, "Huber IRLS instead of weighted least squares");
+  sub.add_option("--bootstrap", a->fit.fit.bootstrap, "bootstrap replicates over layers and steps (0 = none)")
+      ->capture_default_str();
+  sub.add_option("--seed", a->fit.fit.seed, "bootstrap seed")->capture_default_str();
+  sub.add_flag("--list-unsettled", a->list_unsettled, "name every series that never settled");
+  sub.add_flag("-q,--quiet", a->quiet, "no table on the terminal");
+  return [a] { return run_fit_command(*a); };
+}
+
+}  // namespace muspec::cli
