@@ -153,9 +153,9 @@ class TestOptimizerAppliesSchedules(unittest.TestCase):
         opt = mt.Muon(self.params, self.config, lr=1.0, momentum=0.0, nesterov=False,
                       weight_decay=0.0, ns_dtype=ns_dtype, adjust_lr=adjust_lr)
         for name, p in self.params:
-            p.grad = torch.tensor(self.grads[name], dtype=torch.float32).to(p.dtype)
+            p.grad = torch.tensor(self.grads[name], dtype=torch.float32).to(p)
         opt.step()
-        return {name: -p.detach().double().numpy().reshape(p.shape[0], -1)
+        return {name: -p.detach().cpu().double().numpy().reshape(p.shape[0], -1)
                 for name, p in self.params}
 
     def errors(self, updates, name):
@@ -717,6 +717,57 @@ class TestTorchGroups(unittest.TestCase):
         before = net.layers[0].q.weight.detach().clone()
         opt.step()
         self.assertFalse(torch.equal(before, net.layers[0].q.weight.detach()))
+
+
+@unittest.skipIf(torch is None or not hasattr(torch.optim, "Muon"),
+                 "torch.optim.Muon is not in this torch (needs PyTorch >= 2.9)")
+class TestAgainstTorchMuon(unittest.TestCase):
+    """With a uniform KJ x5 schedule, muspec_torch.Muon reproduces torch.optim.Muon."""
+
+    def test_same_steps_as_torch_muon(self):
+        torch.manual_seed(0)
+        shapes = [(48, 32), (32, 80), (64, 64)]
+        ours = [torch.randn(s, requires_grad=True) for s in shapes]
+        theirs = [p.detach().clone().requires_grad_(True) for p in ours]
+        cfg = ns_config(default=entry([KJ] * 5))
+        kw = dict(lr=0.02, momentum=0.95, nesterov=True, weight_decay=0.1)
+        opt_a = mt.Muon([(f"w{i}", p) for i, p in enumerate(ours)], cfg, ns_dtype="bfloat16",
+                        **kw)
+        opt_b = torch.optim.Muon(theirs, ns_coefficients=KJ, ns_steps=5, eps=1e-7, **kw)
+        worst = 0.0
+        for _ in range(3):
+            for a, b in zip(ours, theirs):
+                g = torch.randn_like(a)
+                a.grad, b.grad = g.clone(), g.clone()
+            opt_a.step()
+            opt_b.step()
+        for a, b in zip(ours, theirs):
+            worst = max(worst, float((a - b).abs().max()))
+        # 3 steps of lr 0.02 move entries by ~0.02-0.06; bf16 rounding of the norm differs
+        # (torch.optim.Muon divides by a bf16 norm, we by a float32 one).
+        self.assertLess(worst, 2e-3)
+        measured(f"vs torch.optim.Muon {torch.__version__} (KJ x5, bf16, 3 steps, lr 0.02): "
+                 f"max parameter difference {worst:.1e}")
+
+
+@unittest.skipIf(torch is None or not torch.cuda.is_available(), "no CUDA device")
+class TestCuda(unittest.TestCase):
+    """The optimizer runs on a GPU and still applies the configured polynomials."""
+
+    def test_cuda_float32_and_bf16(self):
+        t = TestOptimizerAppliesSchedules()
+        for ns_dtype, tol in (("float32", 1e-4), ("bfloat16", 0.1)):
+            t.build(decades=3.0 if ns_dtype == "float32" else 2.0)
+            t.params = [(n, p.detach().cuda().requires_grad_(True)) for n, p in t.params]
+            updates = t.one_step(ns_dtype)
+            worst = 0.0
+            for name in t.SPECS:
+                e = t.errors({k: v for k, v in updates.items()}, name)
+                worst = max(worst, e[1] if ns_dtype == "float32" else e[3])
+            self.assertLess(worst, tol)
+            measured(f"CUDA {torch.cuda.get_device_name()} {ns_dtype}: "
+                     f"{'max abs' if ns_dtype == 'float32' else 'max relative'} error vs "
+                     f"U f(S) V^T = {worst:.1e}")
 
 
 @unittest.skipIf(torch is None, "torch is not importable: muspec_torch tests skipped")
