@@ -149,7 +149,7 @@ def build_torch_muon_groups(model_or_named, config, *, strict: bool = True,
         named, _ = collect_named_parameters(model_or_named)
         tg = _groups_from_ns_config(load_ns_config(config), named)
         model_or_named = named
-    elif isinstance(config, (str, bytes)) or hasattr(config, "__fspath__"):
+    elif isinstance(config, str) or hasattr(config, "__fspath__"):
         doc, _ = read_json(config, "config")
         if isinstance(doc, dict) and doc.get("format") == NS_CONFIG_FORMAT:
             named, _ = collect_named_parameters(model_or_named)
