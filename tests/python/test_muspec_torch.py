@@ -670,6 +670,28 @@ class TestTorchGroups(unittest.TestCase):
         with self.assertRaises(TypeError):
             mt.build_torch_muon_groups(_Net(), self.doc(), ns_steps=3)
 
+    def test_group_patterns(self):
+        """Groups may carry 'patterns' (regex + layers) for names not expanded literally."""
+        doc = self.doc()
+        doc["groups"][1]["params"] = []
+        doc["groups"][1]["patterns"] = [{"regex": r"layers\.(\d+)\.(q|k)\.weight",
+                                         "layers": [1, 3]}]
+        doc["groups"].append({"patterns": [{"regex": r"layers\.(\d+)\.[qk]\.weight",
+                                            "layers": [0, 9]}],
+                              "ns_coefficients": list(KJ), "ns_steps": 6, "eps": 1e-7,
+                              "exact": True, "requirement_met": True})
+        groups = mt.build_torch_muon_groups(_Wrap(_Net(), "_orig_mod"), doc, with_names=True,
+                                            warn_inexact=False)
+        self.assertEqual(groups[0]["param_names"],
+                         ["_orig_mod.layers.0.q.weight", "_orig_mod.layers.0.k.weight"])
+        self.assertEqual(len(groups[1]["params"]), 6)              # layers 1-3, q and k
+        self.assertEqual(groups[2]["param_names"],
+                         ["_orig_mod.layers.4.q.weight", "_orig_mod.layers.4.k.weight"])
+        doc["groups"][2]["patterns"][0]["layers"] = [5, 2]
+        with self.assertRaises(mt.ConfigError) as cm:
+            mt.load_torch_groups(doc)
+        self.assertIn("groups[2].patterns[0].layers", str(cm.exception))
+
     def test_validation(self):
         for mutate, frag in [
                 (lambda d: d.update(format="muspec.ns_config"), "format"),

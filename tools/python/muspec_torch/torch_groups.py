@@ -14,6 +14,7 @@ the keyword arguments are accepted by its constructor.
 
 import inspect
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
@@ -45,6 +46,23 @@ class TorchGroupSpec:
     eps: float
     exact: bool
     approximation: Optional[str]
+    patterns: List[Tuple[str, "re.Pattern", Optional[Tuple[int, int]]]] = None
+
+    def pattern_matches(self, canonical: str) -> bool:
+        """Whether a name matches one of the group's ``patterns`` (regex full match, first
+        capture group within ``layers``)."""
+        for _, rx, layers in self.patterns or ():
+            m = rx.fullmatch(canonical)
+            if m is None:
+                continue
+            if layers is None:
+                return True
+            try:
+                if layers[0] <= int(m.group(1)) <= layers[1]:
+                    return True
+            except (TypeError, ValueError):
+                continue
+        return False
 
 
 @dataclass
@@ -72,9 +90,12 @@ def load_torch_groups(path_or_obj) -> TorchGroupsConfig:
         if not isinstance(g, dict):
             ctx.fail(path, f"expected an object, got {type(g).__name__}")
         names = g.get("params")
-        if not isinstance(names, list) or not names:
-            ctx.fail(f"{path}.params", f"expected a non-empty list of parameter names, "
-                                       f"got {names!r}")
+        pats = _parse_group_patterns(ctx, path, g.get("patterns"))
+        if names is None and pats:
+            names = []
+        if not isinstance(names, list) or not (names or pats):
+            ctx.fail(f"{path}.params", f"expected a non-empty list of parameter names "
+                                       f"(or a non-empty 'patterns' list), got {names!r}")
         for j, n in enumerate(names):
             if not isinstance(n, str) or not n:
                 ctx.fail(f"{path}.params[{j}]", f"expected a parameter name, got {n!r}")
@@ -98,8 +119,38 @@ def load_torch_groups(path_or_obj) -> TorchGroupsConfig:
         approx = g.get("approximation")
         if approx is not None and not isinstance(approx, str):
             ctx.fail(f"{path}.approximation", f"expected a string or null, got {approx!r}")
-        groups.append(TorchGroupSpec(i, list(names), coeffs, steps, float(eps), exact, approx))
+        groups.append(TorchGroupSpec(i, list(names), coeffs, steps, float(eps), exact, approx,
+                                     pats))
     return TorchGroupsConfig(source=source, groups=groups, raw=doc)
+
+
+def _parse_group_patterns(ctx, path, pats):
+    """Optional ``patterns: [{"regex": ..., "layers": [first, last]}]`` of a group: names of
+    an extrapolated config that could not be expanded to literal parameter names."""
+    if pats is None:
+        return []
+    if not isinstance(pats, list):
+        ctx.fail(f"{path}.patterns", f"expected a list, got {pats!r}")
+    out = []
+    for k, pat in enumerate(pats):
+        pp = f"{path}.patterns[{k}]"
+        if not isinstance(pat, dict) or not isinstance(pat.get("regex"), str) or not pat["regex"]:
+            ctx.fail(pp, f"expected an object with a non-empty 'regex', got {pat!r}")
+        try:
+            rx = re.compile(pat["regex"])
+        except re.error as e:
+            ctx.fail(f"{pp}.regex", f"invalid regular expression {pat['regex']!r}: {e}")
+        layers = pat.get("layers")
+        if layers is not None:
+            if (not isinstance(layers, list) or len(layers) != 2
+                    or not all(_is_int(v) for v in layers) or layers[0] > layers[1]):
+                ctx.fail(f"{pp}.layers", f"expected [first, last] integers with first <= last, "
+                                         f"got {layers!r}")
+            if rx.groups < 1:
+                ctx.fail(f"{pp}.regex", "'layers' is set but the regex has no capture group")
+            layers = (layers[0], layers[1])
+        out.append((pat["regex"], rx, layers))
+    return out
 
 
 def _groups_from_ns_config(cfg: NSConfig, named) -> TorchGroupsConfig:
@@ -165,7 +216,7 @@ def build_torch_muon_groups(model_or_named, config, *, strict: bool = True,
     by_canon = {canonical_name(n): (n, p) for n, p in named}
     canon_list = list(by_canon)
 
-    unknown, not_2d, groups, taken = [], [], [], set()
+    unknown, not_2d, groups, taken, members, used = [], [], [], set(), [], set()
     for spec in tg.groups:
         params, names = [], []
         for n in spec.params:
@@ -180,6 +231,26 @@ def build_torch_muon_groups(model_or_named, config, *, strict: bool = True,
             params.append(p)
             names.append(model_name)
             taken.add(c)
+        members.append((params, names))
+
+    # names not listed literally: the first group with a matching pattern takes them
+    listed = {canonical_name(n) for spec in tg.groups for n in spec.params}
+    for c, (model_name, p) in by_canon.items():
+        if c in listed or p.dim() != 2:
+            continue
+        for spec, (params, names) in zip(tg.groups, members):
+            if spec.pattern_matches(c):
+                params.append(p)
+                names.append(model_name)
+                taken.add(c)
+                used.add(spec.index)
+                break
+    for spec in tg.groups:
+        if spec.patterns and spec.index not in used and not spec.params:
+            warnings.warn(f"{tg.source}: groups[{spec.index}] patterns match no 2-D parameter "
+                          f"of the model", UserWarning, stacklevel=2)
+
+    for spec, (params, names) in zip(tg.groups, members):
         g = {"params": params, "ns_coefficients": tuple(spec.ns_coefficients),
              "ns_steps": spec.ns_steps, "eps": spec.eps}
         if with_names:
@@ -187,7 +258,7 @@ def build_torch_muon_groups(model_or_named, config, *, strict: bool = True,
         g.update(muon_kwargs)
         groups.append(g)
         if warn_inexact and not spec.exact:
-            warnings.warn(f"{tg.source}: groups[{spec.index}] ({len(spec.params)} parameter(s)) "
+            warnings.warn(f"{tg.source}: groups[{spec.index}] ({len(params)} parameter(s)) "
                           f"approximates a per-step schedule with one triple: "
                           f"{spec.approximation or 'no details given'}",
                           InexactScheduleWarning, stacklevel=2)
