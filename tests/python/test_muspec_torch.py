@@ -269,6 +269,44 @@ class TestOptimizerAppliesSchedules(unittest.TestCase):
         self.assertEqual(opt2.param_groups[1]["ns_coefficients"],
                          opt.param_groups[1]["ns_coefficients"])
 
+    def test_stacked_matrices_get_their_own_ns(self):
+        """A [3, 16, 24] stack that the config analysed as matrices=3 of [16, 24]: per-slice NS
+        with per-slice norms, lr factor from the slice shape."""
+        rng = np.random.default_rng(7)
+        G = np.stack([matrix_with_spectrum(16, 24, np.logspace(0, -2, 16) * (i + 1), 20 + i)
+                      for i in range(3)])
+        p = torch.zeros(3, 16, 24, dtype=torch.float64, requires_grad=True)
+        cfg = ns_config(parameters={"qkv_w": entry(PE[:5], shape=[16, 24], matrices=3)})
+        opt = mt.Muon([("qkv_w", p)], cfg, lr=1.0, momentum=0.0, ns_dtype="float64")
+        self.assertTrue(opt.param_groups[0]["ns_batched"])
+        p.grad = torch.tensor(G)
+        opt.step()
+        for i in range(3):
+            np.testing.assert_allclose(-p.detach()[i].numpy(), oracle_svd(G[i], PE[:5]),
+                                       atol=1e-10)
+        # without the matrices hint the tensor is flattened to 3 x 384 (KJ convention)
+        q = torch.zeros(3, 16, 24, dtype=torch.float64, requires_grad=True)
+        cfg2 = ns_config(parameters={"qkv_w": entry(PE[:5])})
+        opt2 = mt.Muon([("qkv_w", q)], cfg2, lr=1.0, momentum=0.0, ns_dtype="float64",
+                       adjust_lr="none")
+        q.grad = torch.tensor(G)
+        opt2.step()
+        np.testing.assert_allclose(-q.detach().numpy().reshape(3, -1),
+                                   oracle_svd(G.reshape(3, -1), PE[:5]), atol=1e-10)
+
+    def test_fused_parts_shape(self):
+        """A fused 2-D tensor analysed as parts (matrices > 1): the part shape is accepted with a
+        warning (NS acts on the whole matrix); a wrong part shape is still a mismatch."""
+        p = torch.zeros(24, 16, requires_grad=True)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            mt.map_parameters([("qkv.weight", p)], ns_config(parameters={
+                "qkv.weight": entry([KJ], shape=[8, 16], matrices=3)}), select="all")
+        self.assertTrue(any("3 matrices" in str(x.message) for x in w))
+        with self.assertRaises(mt.MappingError):
+            mt.map_parameters([("qkv.weight", p)], ns_config(parameters={
+                "qkv.weight": entry([KJ], shape=[8, 12], matrices=3)}), select="all")
+
     def test_zero_gradient_gives_zero_update(self):
         p = torch.ones(4, 6, requires_grad=True)
         opt = mt.Muon([("w", p)], fallback="keller", ns_dtype="float32")

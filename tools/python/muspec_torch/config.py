@@ -102,6 +102,7 @@ class ParameterEntry:
     group: Optional[str] = None
     lower_bound: Optional[float] = None
     bound_kind: Optional[str] = None
+    matrices: int = 1                # > 1: the tensor was analysed as this many matrices
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -274,7 +275,12 @@ def _parse_entry(ctx: _Ctx, path: str, name: Optional[str], obj) -> ParameterEnt
     layer = obj.get("layer")
     if layer is not None and not _is_int(layer):
         ctx.fail(f"{path}.layer", f"expected an integer or null, got {layer!r}")
-    return ParameterEntry(name=name, schedule=sched, shape=shape,
+    matrices = obj.get("matrices", 1)
+    if matrices is None:
+        matrices = 1
+    if not _is_int(matrices) or matrices < 1:
+        ctx.fail(f"{path}.matrices", f"expected a positive integer, got {matrices!r}")
+    return ParameterEntry(name=name, schedule=sched, shape=shape, matrices=matrices,
                           op_type=_opt_str(ctx, path, obj, "op_type"), layer=layer,
                           group=_opt_str(ctx, path, obj, "group"),
                           lower_bound=_opt_num(ctx, path, obj, "lower_bound"),

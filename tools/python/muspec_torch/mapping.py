@@ -59,6 +59,7 @@ class Assignment:
     param: torch.Tensor = field(repr=False)
     schedule: Schedule
     source: str               # "exact", "pattern[i]", "default" or "fallback"
+    batched: bool = False     # NS per matrix of a >= 3-D stack (entry's ``matrices``)
 
 
 @dataclass
@@ -166,6 +167,34 @@ def _flat_shape(shape) -> Tuple[int, int]:
     return (rows, cols)
 
 
+def _is_stack(entry, p) -> bool:
+    """A >= 3-D tensor that the config analysed as ``matrices`` slices ``p[..., :, :]``."""
+    if entry.matrices <= 1 or p.dim() < 3:
+        return False
+    lead = 1
+    for d in p.shape[:-2]:
+        lead *= d
+    return lead == entry.matrices and (entry.shape is None
+                                       or tuple(entry.shape) == tuple(p.shape[-2:]))
+
+
+def _shape_fits(entry, p) -> bool:
+    """Config ``shape`` vs the model: the full shape, its 2-D flattening, one slice of a stack
+    (``matrices`` > 1, >= 3-D), or one part of a fused 2-D matrix (``matrices`` > 1: same
+    column count, at most as many rows)."""
+    if entry.shape is None:
+        return True
+    shape = tuple(p.shape)
+    if entry.shape in (shape, _flat_shape(shape)):
+        return True
+    if entry.matrices > 1:
+        if p.dim() >= 3:
+            return _is_stack(entry, p)
+        return (len(entry.shape) == 2 and entry.shape[1] == shape[1]
+                and entry.shape[0] <= shape[0])
+    return False
+
+
 def map_parameters(model_or_named: NamedParams, config, *, fallback=None, select: str = "eligible",
                    check_shapes: bool = True,
                    is_eligible: Optional[Callable[[str, torch.Tensor], bool]] = None,
@@ -179,8 +208,9 @@ def map_parameters(model_or_named: NamedParams, config, *, fallback=None, select
             :func:`as_schedule`); without it, such parameters are an error.
         select: ``"eligible"`` (Muon-eligible parameters plus those listed by exact name) or
             ``"all"`` (every given parameter; all must be at least 2-D).
-        check_shapes: compare ``shape`` of exact entries with the model (a >2-D parameter also
-            matches its 2-D flattening ``[rows, prod(rest)]``).
+        check_shapes: compare ``shape`` of exact entries with the model (see
+            :func:`_shape_fits`: a >2-D parameter also matches its 2-D flattening
+            ``[rows, prod(rest)]``; with ``matrices`` > 1, one slice of a stack).
         is_eligible: override of :func:`default_is_muon_eligible`, called as ``f(canonical, p)``.
         warn_unused_patterns: warn (:class:`UnusedPatternWarning`) about patterns matching nothing.
 
@@ -227,6 +257,7 @@ def map_parameters(model_or_named: NamedParams, config, *, fallback=None, select
             not_matrices.append((name, tuple(p.shape)))
             continue
         found = cfg.lookup(c) if cfg is not None else None
+        batched = False
         if found is None:
             if fb is None:
                 cands = list(cfg.parameters.keys()) if cfg is not None else []
@@ -237,13 +268,17 @@ def map_parameters(model_or_named: NamedParams, config, *, fallback=None, select
             sched, src, entry = found
             if src.startswith("pattern"):
                 used_patterns.add(entry.index)
-            if src == "exact" and check_shapes and entry.shape is not None:
-                model_shape = tuple(p.shape)
-                if entry.shape != model_shape and entry.shape != _flat_shape(model_shape):
-                    mismatches.append((name, list(entry.shape), list(model_shape)))
+            if src == "exact":
+                batched = _is_stack(entry, p)
+                if check_shapes and not _shape_fits(entry, p):
+                    mismatches.append((name, list(entry.shape), list(p.shape)))
                     continue
+                if entry.matrices > 1 and not batched:
+                    warnings.warn(f"{source}: {name}: the config analysed this tensor as "
+                                  f"{entry.matrices} matrices (fused parts); NS is applied to "
+                                  f"the whole {list(p.shape)} matrix", UserWarning, stacklevel=2)
         assignments.append(Assignment(name=name, canonical=c, param=p, schedule=sched,
-                                      source=src))
+                                      source=src, batched=batched))
 
     lines = []
     if unknown:

@@ -34,11 +34,15 @@ def as_matrix(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1) if t.dim() > 2 else t
 
 
-def newton_schulz(G: torch.Tensor, schedule: Schedule, dtype=torch.bfloat16) -> torch.Tensor:
+def newton_schulz(G: torch.Tensor, schedule: Schedule, dtype=torch.bfloat16,
+                  batched: bool = False) -> torch.Tensor:
     """Approximate the polar factor of ``G`` with the per-step quintic ``schedule``.
 
     Steps:
-      1. flatten ``G`` to 2-D (:func:`as_matrix`) and cast it to ``dtype``;
+      1. flatten ``G`` to 2-D (:func:`as_matrix`) and cast it to ``dtype``; with ``batched``
+         (a >= 3-D tensor that is a stack of matrices, e.g. ``[E, out, in]`` expert banks or a
+         ``[3, d, d]`` qkv stack) each matrix ``G[..., :, :]`` is instead treated separately,
+         with its own norm;
       2. transpose when rows > cols, so the Gram matrix is min(m, n)^2;
       3. ``X0 = X / (||X||_F * (1 + delta) + epsilon)`` (the norm is accumulated in float32, or
          in float64 when ``dtype`` is float64, from the already-cast matrix);
@@ -50,20 +54,26 @@ def newton_schulz(G: torch.Tensor, schedule: Schedule, dtype=torch.bfloat16) -> 
     vectors. Returns a tensor of ``dtype`` and ``G.shape``.
     """
     dtype = resolve_dtype(dtype)
-    X = as_matrix(G).to(dtype)
-    transposed = X.size(0) > X.size(1)
+    if batched:
+        if G.dim() < 3:
+            raise ValueError(f"batched NS needs a >= 3-D tensor, got shape {list(G.shape)}")
+        X = G.reshape(-1, G.shape[-2], G.shape[-1]).to(dtype)
+    else:
+        X = as_matrix(G).to(dtype).unsqueeze(0)
+    transposed = X.size(-2) > X.size(-1)
     if transposed:
-        X = X.t()
+        X = X.transpose(-2, -1)
     acc = torch.float64 if dtype == torch.float64 else torch.float32
-    norm = X.to(acc).norm()
+    Xa = X.to(acc)
+    norm = Xa.pow(2).sum(dim=(-2, -1), keepdim=True).sqrt()
     denom = norm * (1.0 + schedule.delta) + schedule.epsilon
-    if float(denom) == 0.0:           # zero gradient with epsilon = 0: the update is zero
-        return torch.zeros(G.shape, dtype=dtype, device=G.device)
-    X = (X.to(acc) / denom).to(dtype)
+    # a zero gradient with epsilon = 0 gives a zero update, not NaN
+    denom = torch.where(denom == 0, torch.ones_like(denom), denom)
+    X = (Xa / denom).to(dtype)
     for a, b, c in schedule.coefficients:
-        A = X @ X.t()
+        A = X @ X.transpose(-2, -1)
         B = b * A + c * (A @ A)
         X = a * X + B @ X
     if transposed:
-        X = X.t()
+        X = X.transpose(-2, -1)
     return X.reshape(G.shape)

@@ -46,7 +46,10 @@ class Muon(torch.optim.Optimizer):
       ``p <- p - adjusted_lr(lr, adjust_lr, shape)*O``.
 
     Parameters with more than 2 dimensions are flattened to ``(shape[0], prod(shape[1:]))`` for
-    NS and for the lr adjustment; the update is reshaped back.
+    NS and for the lr adjustment; the update is reshaped back. Exception: when the config entry
+    says the tensor was analysed as ``matrices`` = prod(shape[:-2]) slices of shape
+    ``shape[-2:]`` (an expert bank or a stacked qkv), each slice gets its own NS (own norm) and
+    the lr adjustment uses the slice shape (group key ``ns_batched``).
 
     Args:
         params: an ``nn.Module`` (its Muon-eligible parameters plus those listed by exact name in
@@ -68,8 +71,8 @@ class Muon(torch.optim.Optimizer):
 
     Parameter groups: one per distinct schedule, with the keys ``params``, ``param_names``,
     ``ns_steps``, ``ns_coefficients`` (list of [a, b, c]), ``ns_delta``, ``ns_eps``,
-    ``ns_dtype``, ``lr``, ``momentum``, ``nesterov``, ``weight_decay``, ``adjust_lr``. The
-    mapping (which entry each parameter got) is kept in ``self.mapping``.
+    ``ns_batched``, ``ns_dtype``, ``lr``, ``momentum``, ``nesterov``, ``weight_decay``,
+    ``adjust_lr``. The mapping (which entry each parameter got) is kept in ``self.mapping``.
     """
 
     def __init__(self, params, config=None, *, lr: float = 0.02, momentum: float = 0.95,
@@ -101,9 +104,9 @@ class Muon(torch.optim.Optimizer):
 
         by_schedule = {}
         for a in mapping.assignments:
-            by_schedule.setdefault(a.schedule, []).append(a)
+            by_schedule.setdefault((a.schedule, a.batched), []).append(a)
         groups = []
-        for sched, members in by_schedule.items():
+        for (sched, batched), members in by_schedule.items():
             groups.append({
                 "params": [a.param for a in members],
                 "param_names": [a.name for a in members],
@@ -111,6 +114,7 @@ class Muon(torch.optim.Optimizer):
                 "ns_coefficients": [list(t) for t in sched.coefficients],
                 "ns_delta": sched.delta,
                 "ns_eps": sched.epsilon,
+                "ns_batched": batched,
             })
         defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
                         ns_dtype=ns_dtype, adjust_lr=adjust_lr)
@@ -149,8 +153,10 @@ class Muon(torch.optim.Optimizer):
                 buf = state["momentum_buffer"]
                 buf.lerp_(g, 1.0 - mu)
                 ns_in = g.lerp(buf, mu) if group["nesterov"] else buf
-                update = newton_schulz(ns_in, sched, dtype)
+                batched = bool(group.get("ns_batched", False))
+                update = newton_schulz(ns_in, sched, dtype, batched=batched)
+                shape = p.shape[-2:] if batched else p.shape
                 if wd != 0.0:
                     p.mul_(1.0 - lr * wd)
-                p.add_(update.to(p.dtype), alpha=-adjusted_lr(lr, group["adjust_lr"], p.shape))
+                p.add_(update.to(p.dtype), alpha=-adjusted_lr(lr, group["adjust_lr"], shape))
         return loss
