@@ -19,6 +19,7 @@ const std::vector<Subcommand>& subcommands() {
       {"scan", "compute singular-value spectra of the matrices in checkpoint files", setup_scan},
       {"synth", "write synthetic matrices with exactly known singular values", setup_synth},
       {"ns", "Newton-Schulz schedules: show, threshold, design, eval, simulate", setup_ns},
+      {"recommend", "per-matrix NS steps and coefficients from spectra or scaling laws", setup_recommend},
   };
   return table;
 }

@@ -15,6 +15,7 @@ using Action = std::function<int()>;
 Action setup_scan(CLI::App& sub);
 Action setup_synth(CLI::App& sub);
 Action setup_ns(CLI::App& sub);
+Action setup_recommend(CLI::App& sub);
 
 struct Subcommand {
   const char* name;

@@ -1,0 +1,121 @@
+// The NS configuration file that `muspec recommend` and `muspec plan` write and that trainers
+// read (schema "muspec.ns_config", version 1; documented in docs/ns-config.md).
+//
+// Every entry carries its coefficients fully expanded (exactly `steps` triples (a, b, c); a
+// cubic step has c = 0), so a reader needs no past-the-end rule. Lookup rule for trainers:
+// the exact parameter name, else the first pattern whose regex full-matches and whose captured
+// layer index lies in `layers`, else `default`.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ns/polynomial.h"
+#include "ns/schedule.h"
+
+namespace muspec {
+
+inline constexpr const char* kNsConfigFormat = "muspec.ns_config";
+inline constexpr int kNsConfigVersion = 1;
+
+/// What one matrix's NS call does: `steps` odd polynomials applied after the normalization
+/// X₀ = G / (‖G‖_F(1+δ) + ε).
+struct NsSetting {
+  int steps = 0;
+  std::vector<ns::OddPoly> coefficients;  ///< exactly `steps` entries, applied in order
+  ns::Normalization normalization;
+};
+
+/// The uniform default: Keller Jordan's quintic × 5, X / (‖X‖_F + 1e-7).
+NsSetting default_ns_setting();
+
+/// The setting that `steps` steps of `schedule` apply (past-end rule expanded).
+NsSetting setting_from_schedule(const ns::Schedule& schedule, int steps);
+
+/// A schedule whose first `steps` polynomials are the setting's (for ns::covers & co).
+ns::Schedule schedule_from_setting(const NsSetting& setting);
+
+/// Flops of one NS call with this setting on an m×n matrix (normalization + steps; ns/cost.h).
+double setting_flops(const NsSetting& setting, int64_t rows, int64_t cols);
+
+/// Where the document came from.
+struct NsConfigProvenance {
+  std::string mode;                  ///< "measured", "predicted" or "plan"
+  std::vector<std::string> inputs;   ///< files read
+  double quantile = 0.05;            ///< level of the normalized singular value that must land in the band
+  std::string family;                ///< schedule family (catalog name, "designed", or a file)
+  ns::Band band{0.7, 1.3};
+  double margin = 1.0;               ///< lower bound = quantile value / margin
+  std::optional<double> target_params;  ///< predicted mode: model size M
+  std::optional<double> level;          ///< predicted mode: prediction-interval level
+  std::string command;               ///< the command line
+};
+
+/// Fields shared by a named parameter and a name pattern.
+struct NsConfigEntry {
+  NsSetting setting;
+  std::string op_type = "other";
+  std::string group;
+  double lower_bound = 0.0;          ///< ℓ: every normalized s ∈ [ℓ, 1] must land in the band
+  std::string bound_kind;            ///< "measured" or "predicted_lower"
+  bool requirement_met = true;       ///< false: no schedule within --max-steps covers [ℓ, 1]
+  ns::Interval image;                ///< exact output range of [ℓ, 1] under the setting
+  std::optional<double> flops;       ///< per matrix; unknown without a shape
+  std::optional<double> default_flops;
+};
+
+struct NsConfigParameter : NsConfigEntry {
+  std::string name;
+  std::vector<int64_t> shape;        ///< [m, n] as analysed
+  int64_t layer = -1;
+  int64_t matrices = 1;              ///< slices/parts of the tensor counted in flops
+};
+
+struct NsConfigPattern : NsConfigEntry {
+  std::string regex;                 ///< full match; capture group 1 = layer index
+  int first_layer = 0, last_layer = 0;
+  std::vector<int64_t> shape;        ///< when known (from a model config)
+  double predicted = 0.0;            ///< point prediction of the quantile (before the margin)
+  bool extrapolated = false;         ///< target size outside the fitted range
+};
+
+struct NsConfig {
+  NsConfigProvenance provenance;
+  NsSetting default_setting = default_ns_setting();
+  std::vector<NsConfigParameter> parameters;
+  std::vector<NsConfigPattern> patterns;
+  nlohmann::json extra = nlohmann::json::object();  ///< merged at top level (e.g. "plan")
+};
+
+/// FLOP totals over parameters (and patterns × their layer count). Unknown when some entry
+/// has no flops.
+struct NsConfigTotals {
+  std::optional<double> flops, default_flops;
+  int64_t parameters = 0;
+};
+NsConfigTotals ns_config_totals(const NsConfig& config);
+
+/// "muspec <version>" and the current time as ISO-8601 UTC ("2026-06-07T12:00:00Z").
+std::string iso_utc_now();
+
+/// The versioned JSON document. Numbers round-trip exactly.
+nlohmann::json ns_config_to_json(const NsConfig& config);
+
+/// Checks a parsed document against the schema; returns "" when valid, else the first problem
+/// ("parameters.model.layers.0.q_proj.weight: 3 coefficient triples for 4 steps").
+std::string ns_config_problem(const nlohmann::json& j);
+
+/// Writes a JSON document atomically (pretty-printed, trailing newline).
+void write_json_atomically(const std::string& path, const nlohmann::json& j);
+
+/// The provenance block as JSON (shared with the torch-groups format).
+nlohmann::json provenance_to_json(const NsConfigProvenance& p);
+
+/// Triples as JSON: [[a, b, c], ...].
+nlohmann::json coefficients_to_json(const std::vector<ns::OddPoly>& polys);
+
+}  // namespace muspec

@@ -1,0 +1,231 @@
+#include "recommend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "core/error.h"
+#include "ns/catalog.h"
+#include "ns/design.h"
+#include "ns/quality.h"
+#include "ns/scalar_map.h"
+
+namespace muspec {
+
+namespace {
+
+// Display order of operator types inside a layer (attention, then MLP).
+int op_rank(const std::string& op) {
+  static const std::vector<std::string> order = {"q", "k", "v", "qkv", "o", "gate", "up", "gate_up", "down"};
+  const auto it = std::find(order.begin(), order.end(), op);
+  return static_cast<int>(it - order.begin());
+}
+
+bool usable(const SpectrumRecord& r) {
+  return r.muon && r.transform == "none" && r.nonfinite == 0 &&
+         (!r.sigma.empty() || !r.summary.quantiles.empty()) && r.summary.frobenius > 0.0;
+}
+
+// The kind `auto` picks for a parameter whose records have these kinds.
+std::string auto_kind(const std::set<std::string>& kinds) {
+  for (const char* k : {"momentum", "exp_avg", "weight"})
+    if (kinds.count(k)) return k;
+  return *kinds.begin();
+}
+
+std::string choose_run(const std::vector<const SpectrumRecord*>& recs, const std::string& origin,
+                       const std::string& wanted) {
+  std::set<std::string> runs;
+  for (const auto* r : recs) runs.insert(r->run);
+  std::string list;
+  for (const auto& r : runs) list += (list.empty() ? "" : ", ") + (r.empty() ? std::string("\"\"") : r);
+  if (!wanted.empty()) {
+    if (!runs.count(wanted)) throw UsageError(origin + ": no Muon matrices of run '" + wanted + "' (runs: " + list + ")");
+    return wanted;
+  }
+  if (runs.size() > 1)
+    throw UsageError(origin + ": holds Muon matrices of several runs (" + list + "); choose one with --run");
+  return *runs.begin();
+}
+
+MatrixPart part_of(const SpectrumRecord& r) {
+  MatrixPart p;
+  p.record = r.name;
+  p.rows = r.rows;
+  p.cols = r.cols;
+  p.sigma = r.sigma;
+  p.frobenius = r.summary.frobenius;
+  p.quantiles = r.summary.quantiles;
+  return p;
+}
+
+// Records of one parameter at the chosen kind and step, or the reason there are none.
+std::vector<const SpectrumRecord*> pick_records(const std::vector<const SpectrumRecord*>& recs,
+                                                const NsInputSelection& sel, std::string* why) {
+  std::set<std::string> kinds;
+  for (const auto* r : recs) kinds.insert(r->kind);
+  const std::string kind = sel.kind == "auto" ? auto_kind(kinds) : sel.kind;
+  int64_t step = -2;
+  for (const auto* r : recs)
+    if (r->kind == kind) step = sel.step ? *sel.step : std::max(step, r->step);
+  std::vector<const SpectrumRecord*> out;
+  for (const auto* r : recs)
+    if (r->kind == kind && r->step == step) out.push_back(r);
+  if (out.empty())
+    *why = "no " + kind + " record" + (sel.step ? " at step " + std::to_string(*sel.step) : std::string());
+  return out;
+}
+
+}  // namespace
+
+NsInputs select_ns_inputs(const SpectraFile& file, const std::string& origin, const NsInputSelection& sel) {
+  NsInputs in;
+  std::vector<const SpectrumRecord*> cand;
+  for (const auto& r : file.records) {
+    if (usable(r)) cand.push_back(&r);
+    else if (r.muon && r.transform == "none") in.skipped.push_back(r.name + ": not analysed (non-finite values or no spectrum)");
+  }
+  if (cand.empty()) throw UsageError(origin + ": no analysed Muon matrices (muon = true) in the file");
+  const std::string run = choose_run(cand, origin, sel.run);
+  std::map<std::string, std::vector<const SpectrumRecord*>> by_param;
+  for (const auto* r : cand)
+    if (r->run == run) by_param[r->parameter].push_back(r);
+  std::map<std::string, int> kinds_used;
+  std::set<int64_t> steps_used;
+  for (const auto& [param, recs] : by_param) {
+    std::string why;
+    const auto picked = pick_records(recs, sel, &why);
+    if (picked.empty()) {
+      in.skipped.push_back(param + ": " + why);
+      continue;
+    }
+    NsMatrix m;
+    const SpectrumRecord& r0 = *picked.front();
+    m.parameter = param, m.op_type = r0.op_type, m.kind = r0.kind, m.run = r0.run;
+    m.layer = r0.layer, m.num_layers = r0.num_layers, m.step = r0.step, m.rel_depth = r0.rel_depth;
+    for (const auto* r : picked) m.parts.push_back(part_of(*r));
+    ++kinds_used[m.kind];
+    steps_used.insert(m.step);
+    in.matrices.push_back(std::move(m));
+  }
+  if (in.matrices.empty()) throw UsageError(origin + ": no Muon parameter has a record of the requested kind/step");
+  std::sort(in.matrices.begin(), in.matrices.end(), [](const NsMatrix& a, const NsMatrix& b) {
+    if (a.layer != b.layer) return a.layer < b.layer;
+    if (op_rank(a.op_type) != op_rank(b.op_type)) return op_rank(a.op_type) < op_rank(b.op_type);
+    return a.parameter < b.parameter;
+  });
+  std::string kinds, steps;
+  for (const auto& [k, n] : kinds_used) kinds += (kinds.empty() ? "" : ", ") + k + " (" + std::to_string(n) + ")";
+  for (const int64_t s : steps_used) steps += (steps.empty() ? "" : ", ") + std::to_string(s);
+  in.selection_note = "run '" + run + "'; kind " + kinds + "; step " + steps +
+                      (sel.step ? "" : " (latest per parameter)");
+  return in;
+}
+
+std::optional<double> rel_frob_quantile(const MatrixPart& part, double q) {
+  for (const QuantileValue& v : part.quantiles)
+    if (std::abs(v.q - q) <= 1e-12) return v.rel_frob;
+  if (part.sigma.empty() || !(part.frobenius > 0.0)) return std::nullopt;
+  return quantile_linear(part.sigma, q) / part.frobenius;
+}
+
+// ---------------------------------------------------------------- ScheduleRule
+ScheduleRule::ScheduleRule(const std::string& family, std::optional<ns::Band> band, int max_steps)
+    : family_(family), designed_(family == "designed"), max_steps_(max_steps) {
+  if (max_steps < 1 || max_steps > 99) throw UsageError("--max-steps must be between 1 and 99");
+  if (!designed_) schedule_ = ns::resolve_schedule(family);
+  band_ = band ? *band : designed_ ? ns::default_band(ns::Family::Converging) : schedule_.target_band();
+}
+
+namespace {
+
+ns::Schedule designed_schedule(double lower, int steps) {
+  ns::DesignOptions d;
+  d.lower = std::clamp(lower, 1e-12, 0.999);
+  d.upper = 1.0;
+  d.steps = steps;
+  return ns::design_schedule(d).to_schedule();
+}
+
+}  // namespace
+
+ScheduleRule::Choice ScheduleRule::choose(double lower) const {
+  lower = std::min(lower, 1.0);
+  const bool positive = lower > 0.0;
+  const ns::Interval inputs{std::max(lower, 0.0), 1.0};
+  Choice c;
+  for (int k = 1; k <= max_steps_ && positive; ++k) {
+    const ns::Schedule s = designed_ ? designed_schedule(lower, k) : schedule_;
+    if (ns::covers(s, k, lower, band_)) {
+      c.setting = setting_from_schedule(s, k);
+      c.met = true;
+      c.image = ns::map_image(s, k, inputs);
+      return c;
+    }
+  }
+  const ns::Schedule s = designed_ ? designed_schedule(lower, max_steps_) : schedule_;
+  c.setting = setting_from_schedule(s, max_steps_);
+  c.image = ns::map_image(s, max_steps_, inputs);
+  return c;
+}
+
+// ---------------------------------------------------------------- recommend
+void check_recommend_options(const RecommendOptions& o) {
+  if (!(o.quantile >= 0.0 && o.quantile <= 1.0)) throw UsageError("--quantile must lie in [0, 1]");
+  if (!(o.margin > 0.0) || !std::isfinite(o.margin)) throw UsageError("--margin must be a positive number");
+}
+
+std::optional<double> parameter_lower_bound(const NsMatrix& m, const RecommendOptions& o) {
+  std::optional<double> lo;
+  for (const MatrixPart& p : m.parts) {
+    const auto v = rel_frob_quantile(p, o.quantile);
+    if (!v) return std::nullopt;
+    lo = lo ? std::min(*lo, *v) : *v;
+  }
+  if (lo) *lo /= o.margin;
+  return lo;
+}
+
+NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o, std::vector<std::string>* skipped) {
+  check_recommend_options(o);
+  const ScheduleRule rule(o.family, o.band, o.max_steps);
+  NsConfig cfg;
+  cfg.provenance.mode = "measured";
+  cfg.provenance.quantile = o.quantile;
+  cfg.provenance.family = o.family;
+  cfg.provenance.band = rule.band();
+  cfg.provenance.margin = o.margin;
+  const NsSetting uniform = default_ns_setting();
+  for (const NsMatrix& m : inputs.matrices) {
+    const auto lower = parameter_lower_bound(m, o);
+    if (!lower) {
+      if (skipped) skipped->push_back(m.parameter + ": no quantile at level " + std::to_string(o.quantile));
+      continue;
+    }
+    const ScheduleRule::Choice c = rule.choose(*lower);
+    NsConfigParameter p;
+    p.name = m.parameter;
+    p.setting = c.setting;
+    p.op_type = m.op_type;
+    p.group = m.op_type;
+    p.layer = m.layer;
+    p.lower_bound = *lower;
+    p.bound_kind = "measured";
+    p.requirement_met = c.met;
+    p.image = c.image;
+    p.shape = {m.parts.front().rows, m.parts.front().cols};
+    p.matrices = static_cast<int64_t>(m.parts.size());
+    double f = 0.0, f0 = 0.0;
+    for (const MatrixPart& part : m.parts) {
+      f += setting_flops(c.setting, part.rows, part.cols);
+      f0 += setting_flops(uniform, part.rows, part.cols);
+    }
+    p.flops = f;
+    p.default_flops = f0;
+    cfg.parameters.push_back(std::move(p));
+  }
+  return cfg;
+}
+
+}  // namespace muspec

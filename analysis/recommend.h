@@ -1,0 +1,119 @@
+// Per-matrix Newton–Schulz recommendations (`muspec recommend`, docs/ns-config.md): for each
+// matrix Muon orthogonalizes, the fewest NS steps (and their coefficients) that bring every
+// normalized singular value s = σ/‖G‖_F in [ℓ, 1] into the band, where ℓ is the spectrum's
+// quantile at the chosen level divided by the safety margin. The FLOPs are reported against the
+// uniform default (Keller Jordan's quintic × 5) on the same shapes.
+//
+// Example:
+//   SpectraFile f = read_spectra_h5("spectra.h5");
+//   NsInputs in = select_ns_inputs(f, "spectra.h5", {});
+//   NsConfig cfg = recommend_measured(in, RecommendOptions{});   // keller, q = 0.05, margin 1
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ns/schedule.h"
+#include "ns_config.h"
+#include "spectra/summary.h"
+#include "store/spectra_store.h"
+
+namespace muspec {
+
+/// Which records of a spectra file stand for the NS input of each parameter.
+struct NsInputSelection {
+  std::string run;               ///< "" = the file's only run (UsageError when there are several)
+  std::optional<int64_t> step;   ///< nullopt = the latest step of each parameter
+  /// "auto": the momentum buffer ("momentum", else "exp_avg") when the file has one for the
+  /// parameter (Muon orthogonalizes the momentum), else the weight. Otherwise an exact kind.
+  std::string kind = "auto";
+};
+
+/// One analysed matrix of a parameter (a 3-D tensor's slice, or a fused tensor's part).
+struct MatrixPart {
+  std::string record;            ///< the record's display name
+  int64_t rows = 0, cols = 0;
+  std::vector<double> sigma;     ///< ascending; may be empty when only quantiles were stored
+  double frobenius = 0.0;        ///< ‖G‖_F
+  std::vector<QuantileValue> quantiles;
+};
+
+/// Everything recommend and plan need about one Muon parameter.
+struct NsMatrix {
+  std::string parameter, op_type, kind, run;
+  int64_t layer = -1, num_layers = 0, step = -1;
+  double rel_depth = -1.0;
+  std::vector<MatrixPart> parts;  ///< never empty
+};
+
+struct NsInputs {
+  std::vector<NsMatrix> matrices;     ///< sorted by (layer, op_type, parameter)
+  std::vector<std::string> skipped;   ///< "<record>: why" for records that could not be used
+  std::string selection_note;         ///< one line: which run, steps and kinds were used
+};
+
+/// Picks, per Muon parameter (records with muon = true and a finite spectrum, transform "none"),
+/// the records of the chosen run, kind and step. Throws UsageError when the file holds several
+/// runs and none was chosen, or nothing matches.
+NsInputs select_ns_inputs(const SpectraFile& file, const std::string& origin, const NsInputSelection& sel);
+
+/// Normalized singular value σ/‖G‖_F at quantile level q: the stored quantile at that level, else
+/// computed from sigma (numpy 'linear' rule). nullopt when neither is available.
+std::optional<double> rel_frob_quantile(const MatrixPart& part, double q);
+
+/// Turns a lower bound ℓ into the fewest-steps setting of a schedule family.
+class ScheduleRule {
+ public:
+  /// `family`: "designed" (Polar Express greedy minimax design for ℓ, degree 5, per layer), a
+  /// catalog name or a schedule file. `band`: nullopt = the family's default band.
+  /// Throws UsageError for an unknown family or max_steps outside [1, 99].
+  ScheduleRule(const std::string& family, std::optional<ns::Band> band, int max_steps);
+
+  struct Choice {
+    NsSetting setting;
+    bool met = false;       ///< [ℓ, 1] lands in the band; else setting has max_steps steps
+    ns::Interval image;     ///< exact output range of [ℓ, 1]
+  };
+  /// The fewest steps k ≤ max_steps with every s ∈ [ℓ, 1] in the band. ℓ is clamped to 1;
+  /// ℓ ≤ 0 (a zero singular value at the quantile) cannot be met.
+  Choice choose(double lower) const;
+
+  const ns::Band& band() const { return band_; }
+  const std::string& family() const { return family_; }
+  bool designed() const { return designed_; }
+  int max_steps() const { return max_steps_; }
+  /// The fixed schedule (not meaningful when designed()).
+  const ns::Schedule& schedule() const { return schedule_; }
+
+ private:
+  std::string family_;
+  bool designed_ = false;
+  ns::Schedule schedule_;
+  ns::Band band_;
+  int max_steps_;
+};
+
+struct RecommendOptions {
+  double quantile = 0.05;           ///< level in [0, 1] of the normalized singular values to protect
+  double margin = 1.0;              ///< ℓ = quantile value / margin (> 0; ≥ 1 is the safe side)
+  std::string family = "keller";
+  std::optional<ns::Band> band;
+  int max_steps = 15;
+};
+
+/// Throws UsageError unless 0 ≤ quantile ≤ 1 and margin > 0 (finite).
+void check_recommend_options(const RecommendOptions& o);
+
+/// The requirement ℓ of one parameter: the smallest quantile value over its parts, / margin.
+/// nullopt when no part has the quantile.
+std::optional<double> parameter_lower_bound(const NsMatrix& m, const RecommendOptions& o);
+
+/// Measured mode: one config entry per parameter. Parameters whose quantile is unavailable are
+/// appended to `skipped`. Provenance fields other than mode/quantile/family/band/margin are left
+/// for the caller.
+NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o,
+                            std::vector<std::string>* skipped = nullptr);
+
+}  // namespace muspec

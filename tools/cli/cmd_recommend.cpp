@@ -1,0 +1,172 @@
+// muspec recommend (--spectra spectra.h5 | --laws laws.json --params M (--layers L | --model-config
+//                   config.json)) [--quantile Q] [--family F] [--band LO,HI] [--margin X]
+//                   [--max-steps K] [--format muspec|torch-groups] -o ns_config.json
+// Per-matrix NS steps and coefficients, written as the trainer's config file (docs/ns-config.md).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/app.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "ns/quality.h"
+#include "ns_config.h"
+#include "recommend.h"
+#include "recommend_laws.h"
+#include "store/spectra_store.h"
+#include "torch_groups.h"
+
+namespace muspec::cli {
+
+namespace {
+
+struct RecommendArgs {
+  std::string spectra, laws, model_config, naming, name_prefix, run, kind = "auto", band, format = "muspec", output;
+  std::optional<double> params;
+  std::optional<int> layers;
+  std::optional<int64_t> step;
+  double level = 0.95;
+  RecommendOptions rec;
+  bool quiet = false;
+  std::string command_line;
+};
+
+std::string g(double x, int digits = 4) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
+  return buf;
+}
+
+std::string flops_text(const std::optional<double>& f) { return f ? g(*f / 1e6, 4) : "-"; }
+
+void print_entry_row(const std::string& name, const std::string& where, const NsConfigEntry& e,
+                     const std::string& shape) {
+  const std::string ratio = e.flops && e.default_flops ? g(*e.flops / *e.default_flops, 3) : "-";
+  std::printf("%-46s %5s %-7s %-11s %10s %5d%s [%s, %s] %10s %10s %6s\n", name.c_str(), e.op_type.c_str(),
+              where.c_str(), shape.c_str(), g(e.lower_bound).c_str(), e.setting.steps, e.requirement_met ? " " : "!",
+              g(e.image.lo, 3).c_str(), g(e.image.hi, 3).c_str(), flops_text(e.flops).c_str(),
+              flops_text(e.default_flops).c_str(), ratio.c_str());
+}
+
+void print_table(const NsConfig& c) {
+  std::printf("%-46s %5s %-7s %-11s %10s %6s %-16s %10s %10s %6s\n", "parameter", "op", "layer", "shape", "lower",
+              "steps", " output range", "MFLOP", "default", "ratio");
+  for (const auto& p : c.parameters)
+    print_entry_row(p.name.size() > 46 ? "…" + p.name.substr(p.name.size() - 45) : p.name, std::to_string(p.layer), p,
+                    std::to_string(p.shape[0]) + "x" + std::to_string(p.shape[1]));
+  for (const auto& p : c.patterns)
+    print_entry_row(p.group, std::to_string(p.first_layer) + "-" + std::to_string(p.last_layer), p,
+                    p.shape.size() == 2 ? std::to_string(p.shape[0]) + "x" + std::to_string(p.shape[1]) : "-");
+  const NsConfigTotals t = ns_config_totals(c);
+  if (t.flops && *t.default_flops > 0)
+    std::printf("total NS flops per optimizer step: %s MFLOP vs %s MFLOP for uniform keller x5 (ratio %s, %s%% %s)\n",
+                g(*t.flops / 1e6, 6).c_str(), g(*t.default_flops / 1e6, 6).c_str(),
+                g(*t.flops / *t.default_flops, 4).c_str(),
+                g(std::abs(1.0 - *t.flops / *t.default_flops) * 100.0, 3).c_str(),
+                *t.flops <= *t.default_flops ? "saved" : "added");
+  std::printf("band [%s, %s], quantile %s, margin %s, family %s; '!' = requirement not met within --max-steps\n",
+              g(c.provenance.band.lo).c_str(), g(c.provenance.band.hi).c_str(), g(c.provenance.quantile).c_str(),
+              g(c.provenance.margin).c_str(), c.provenance.family.c_str());
+}
+
+NsConfig build_config(const RecommendArgs& a, std::vector<std::string>& skipped) {
+  if (a.spectra.empty() == a.laws.empty()) throw UsageError("recommend: give exactly one of --spectra or --laws");
+  if (!a.spectra.empty()) {
+    if (a.params || a.layers || !a.model_config.empty())
+      throw UsageError("recommend: --params, --layers and --model-config go with --laws, not --spectra");
+    const SpectraFile f = read_spectra_h5(a.spectra);
+    NsInputSelection sel;
+    sel.run = a.run;
+    sel.step = a.step;
+    sel.kind = a.kind;
+    const NsInputs in = select_ns_inputs(f, a.spectra, sel);
+    skipped = in.skipped;
+    if (!a.quiet) std::cerr << "muspec: using " << in.selection_note << "\n";
+    NsConfig c = recommend_measured(in, a.rec, &skipped);
+    c.provenance.inputs = {a.spectra};
+    return c;
+  }
+  if (!a.params) throw UsageError("recommend: --laws needs --params M (the target model size)");
+  LawsTarget t;
+  t.params = *a.params;
+  t.level = a.level;
+  t.layers = a.layers;
+  t.model_config = a.model_config;
+  t.naming = a.naming;
+  NsConfig c = recommend_predicted(a.laws, t, a.rec, &skipped);
+  return c;
+}
+
+int run_recommend(RecommendArgs a) {
+  if (!a.band.empty()) a.rec.band = ns::parse_band(a.band);
+  if (a.format != "muspec" && a.format != "torch-groups")
+    throw UsageError("--format '" + a.format + "': expected muspec or torch-groups");
+  std::vector<std::string> skipped;
+  NsConfig c = build_config(a, skipped);
+  c.provenance.command = a.command_line;
+  if (!a.quiet) print_table(c);
+  for (const auto& p : c.parameters)
+    if (!p.requirement_met)
+      std::cerr << "muspec: warning: " << p.name << ": no " << a.rec.family << " schedule within " << a.rec.max_steps
+                << " steps brings s >= " << g(p.lower_bound) << " into the band; wrote " << p.setting.steps << " steps\n";
+  if (a.format == "torch-groups") {
+    std::vector<std::string> notes;
+    const std::string family = c.extra.contains("target") ? c.extra["target"].value("naming", "") : "";
+    const std::string prefix = a.name_prefix.empty() ? default_name_prefix(family) : a.name_prefix;
+    const auto groups = torch_groups(c, a.rec.max_steps, prefix, &notes);
+    for (const auto& n : notes) std::cerr << "muspec: torch-groups approximation: " << n << "\n";
+    write_json_atomically(a.output, torch_groups_to_json(c, groups));
+  } else {
+    write_json_atomically(a.output, ns_config_to_json(c));
+  }
+  for (const auto& s : skipped) std::cerr << "muspec: skipped " << s << "\n";
+  if (!a.quiet) std::cerr << "muspec: wrote " << a.output << "\n";
+  return skipped.empty() ? kExitOk : kExitSkipped;
+}
+
+}  // namespace
+
+Action setup_recommend(CLI::App& sub) {
+  auto a = std::make_shared<RecommendArgs>();
+  sub.add_option("--spectra", a->spectra, "spectra file written by `muspec scan -o` (measured mode)");
+  sub.add_option("--laws", a->laws, "laws file written by `muspec fit` (predicted mode)");
+  sub.add_option("--params", a->params, "target model size M in parameters (with --laws)");
+  sub.add_option("--layers", a->layers, "number of blocks of the target model (with --laws)");
+  sub.add_option("--model-config", a->model_config,
+                 "target model's config.json (with --laws): layers, shapes for FLOPs, naming family");
+  sub.add_option("--naming", a->naming, "naming family of the name patterns (with --laws; default: the model config's, else llama)");
+  sub.add_option("--name-prefix", a->name_prefix, "prefix of concrete names in torch-groups output for --laws (default: model. for llama)");
+  sub.add_option("--level", a->level, "prediction-interval level (with --laws)")->capture_default_str();
+  sub.add_option("--run", a->run, "run to use when the spectra file holds several");
+  sub.add_option("--step", a->step, "training step to use (default: the latest per parameter)");
+  sub.add_option("--kind", a->kind, "auto (momentum when present, else weight) or an exact record kind")
+      ->capture_default_str();
+  sub.add_option("--quantile", a->rec.quantile, "quantile level of sigma/||G||_F that must land in the band")
+      ->capture_default_str();
+  sub.add_option("--family", a->rec.family, "keller | polar-express | designed | <catalog name> | schedule.json")
+      ->capture_default_str();
+  sub.add_option("--band", a->band, "target band LO,HI (default: the family's)");
+  sub.add_option("--margin", a->rec.margin, "safety margin: lower bound = quantile value / margin")
+      ->capture_default_str();
+  sub.add_option("--max-steps", a->rec.max_steps, "most NS steps to consider")->capture_default_str();
+  sub.add_option("--format", a->format, "muspec | torch-groups")->capture_default_str();
+  sub.add_option("-o,--output", a->output, "configuration file to write")->required();
+  sub.add_flag("-q,--quiet", a->quiet, "no table");
+  return [a, &sub] {
+    a->command_line = "muspec recommend";
+    for (const CLI::Option* o : sub.get_options()) {
+      if (o->count() == 0 || o->get_name() == "--help") continue;
+      a->command_line += " " + o->get_name();
+      if (o->get_expected_min() > 0)
+        for (const auto& r : o->results()) a->command_line += " " + r;
+    }
+    return run_recommend(*a);
+  };
+}
+
+}  // namespace muspec::cli
