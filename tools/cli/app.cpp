@@ -20,6 +20,7 @@ const std::vector<Subcommand>& subcommands() {
       {"synth", "write synthetic matrices with exactly known singular values", setup_synth},
       {"ns", "Newton-Schulz schedules: show, threshold, design, eval, simulate", setup_ns},
       {"recommend", "per-matrix NS steps and coefficients from spectra or scaling laws", setup_recommend},
+      {"plan", "allocate NS steps per operator type or layer under a FLOP budget (max-min quality)", setup_plan},
   };
   return table;
 }

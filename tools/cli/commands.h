@@ -16,6 +16,7 @@ Action setup_scan(CLI::App& sub);
 Action setup_synth(CLI::App& sub);
 Action setup_ns(CLI::App& sub);
 Action setup_recommend(CLI::App& sub);
+Action setup_plan(CLI::App& sub);
 
 struct Subcommand {
   const char* name;

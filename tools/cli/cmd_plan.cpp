@@ -1,0 +1,132 @@
+// muspec plan --spectra EARLY_SCAN.h5 (--budget FLOPS | --mean-steps K) [--by optype|layer]
+//             [--family F] [--band LO,HI] [--max-steps K] -o ns_config.json
+// Observe-then-commit NS budget allocation (docs/ns-config.md "Budget planning").
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cli/app.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "ns/quality.h"
+#include "ns_config.h"
+#include "ns_plan.h"
+#include "recommend.h"
+#include "store/spectra_store.h"
+
+namespace muspec::cli {
+
+namespace {
+
+struct PlanArgs {
+  std::string spectra, by = "optype", band, run, kind = "auto", output;
+  std::optional<int64_t> step;
+  PlanOptions plan;
+  bool quiet = false;
+  std::string command_line;
+};
+
+std::string g(double x, int digits = 4) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
+  return buf;
+}
+
+// The best uniform allocation within the budget (same steps everywhere), for comparison.
+void print_uniform_baseline(const PlanResult& r) {
+  const size_t steps = r.groups.front().options.size();
+  for (size_t k = steps; k-- > 0;) {
+    double f = 0.0, worst = 1.0, sum = 0.0;
+    for (const auto& grp : r.groups) {
+      f += grp.options[k].flops;
+      worst = std::min(worst, grp.options[k].worst);
+      sum += grp.options[k].quality_sum;
+    }
+    if (f <= r.budget * (1 + 1e-12)) {
+      std::printf("best uniform allocation within the budget: %zu steps everywhere, %s MFLOP, worst %s, mean %s\n",
+                  k + 1, g(f / 1e6, 6).c_str(), g(worst).c_str(), g(sum / static_cast<double>(r.matrices)).c_str());
+      return;
+    }
+  }
+}
+
+void print_plan(const PlanResult& r) {
+  std::printf("%-16s %8s %6s %12s %9s %9s\n", "group", "matrices", "steps", "MFLOP", "worst", "mean");
+  for (const auto& grp : r.groups) {
+    const PlanOption& o = grp.options[grp.chosen];
+    std::printf("%-16s %8zu %6d %12s %9s %9s\n", grp.name.c_str(), grp.members.size(), o.steps,
+                g(o.flops / 1e6, 6).c_str(), g(o.worst).c_str(),
+                g(o.quality_sum / static_cast<double>(grp.members.size())).c_str());
+  }
+  const Allocation& a = r.allocation;
+  const double n = static_cast<double>(r.matrices);
+  std::printf("budget %s MFLOP, used %s MFLOP; quality = share of singular values landing in the band\n",
+              g(r.budget / 1e6, 6).c_str(), g(a.flops / 1e6, 6).c_str());
+  std::printf("worst quality %s (optimal); mean quality %s (upper bound %s, gap %s)\n", g(a.worst, 6).c_str(),
+              g(a.quality_sum / n, 6).c_str(), g(a.quality_sum_upper / n, 6).c_str(),
+              g((a.quality_sum_upper - a.quality_sum) / n, 3).c_str());
+  print_uniform_baseline(r);
+}
+
+int run_plan(PlanArgs a) {
+  if (!a.band.empty()) a.plan.band = ns::parse_band(a.band);
+  if (a.by == "optype") a.plan.by = PlanGrouping::OpType;
+  else if (a.by == "layer") a.plan.by = PlanGrouping::Layer;
+  else throw UsageError("--by '" + a.by + "': expected optype or layer");
+  const SpectraFile f = read_spectra_h5(a.spectra);
+  NsInputSelection sel;
+  sel.run = a.run;
+  sel.step = a.step;
+  sel.kind = a.kind;
+  const NsInputs in = select_ns_inputs(f, a.spectra, sel);
+  if (!a.quiet) std::cerr << "muspec: using " << in.selection_note << "\n";
+  PlanResult r = plan_ns_budget(in, a.plan);
+  r.config.provenance.inputs = {a.spectra};
+  r.config.provenance.command = a.command_line;
+  if (!a.quiet) print_plan(r);
+  write_json_atomically(a.output, ns_config_to_json(r.config));
+  std::vector<std::string> skipped = in.skipped;
+  skipped.insert(skipped.end(), r.skipped.begin(), r.skipped.end());
+  for (const auto& s : skipped) std::cerr << "muspec: skipped " << s << "\n";
+  if (!a.quiet) std::cerr << "muspec: wrote " << a.output << "\n";
+  return skipped.empty() ? kExitOk : kExitSkipped;
+}
+
+}  // namespace
+
+Action setup_plan(CLI::App& sub) {
+  auto a = std::make_shared<PlanArgs>();
+  sub.add_option("--spectra", a->spectra, "early-training scan (`muspec scan -o`)")->required();
+  sub.add_option("--budget", a->plan.budget, "total NS flops per optimizer step over all Muon matrices");
+  sub.add_option("--mean-steps", a->plan.mean_steps, "budget = cost of this many steps on every matrix");
+  sub.add_option("--by", a->by, "optype | layer: what shares one step count")->capture_default_str();
+  sub.add_option("--family", a->plan.family, "keller | polar-express | designed | <catalog name> | schedule.json")
+      ->capture_default_str();
+  sub.add_option("--band", a->band, "target band LO,HI (default: the family's)");
+  sub.add_option("--max-steps", a->plan.max_steps, "most NS steps per group")->capture_default_str();
+  sub.add_option("--quantile", a->plan.quantile, "quantile whose lower bound is reported per matrix (and designed for)")
+      ->capture_default_str();
+  sub.add_option("--cells", a->plan.cells, "budget discretization of the mean-quality knapsack")->capture_default_str();
+  sub.add_option("--run", a->run, "run to use when the spectra file holds several");
+  sub.add_option("--step", a->step, "training step to use (default: the latest per parameter)");
+  sub.add_option("--kind", a->kind, "auto (momentum when present, else weight) or an exact record kind")
+      ->capture_default_str();
+  sub.add_option("-o,--output", a->output, "configuration file to write")->required();
+  sub.add_flag("-q,--quiet", a->quiet, "no table");
+  return [a, &sub] {
+    a->command_line = "muspec plan";
+    for (const CLI::Option* o : sub.get_options()) {
+      if (o->count() == 0 || o->get_name() == "--help") continue;
+      a->command_line += " " + o->get_name();
+      if (o->get_expected_min() > 0)
+        for (const auto& r : o->results()) a->command_line += " " + r;
+    }
+    return run_plan(*a);
+  };
+}
+
+}  // namespace muspec::cli
