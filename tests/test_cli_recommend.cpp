@@ -1,0 +1,166 @@
+// `muspec recommend` and `muspec plan` end to end: planted spectra written with
+// write_spectra_h5, the written config read back and checked by hand; and a real scan of
+// sample_data/runs/d40.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "ns_config.h"
+#include "store/spectra_store.h"
+#include "test_support.h"
+
+using muspec_test::run_muspec;
+using muspec_test::TempDir;
+using nlohmann::json;
+
+namespace {
+
+muspec::SpectrumRecord planted(const std::string& param, const std::string& op, int layer, int64_t rows,
+                               int64_t cols, double lo) {
+  muspec::SpectrumRecord r;
+  r.name = "momentum:" + param;
+  r.tensor = param;
+  r.parameter = param, r.op_type = op, r.layer = layer, r.num_layers = 2, r.rel_depth = layer;
+  r.kind = "momentum", r.step = 20, r.run = "planted", r.muon = true, r.transform = "none";
+  r.rows = rows, r.cols = cols, r.tensor_shape = {rows, cols};
+  r.dtype = "F32", r.method = "svd", r.device = "cpu";
+  const int64_t k = std::min(rows, cols);
+  double f2 = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    r.sigma.push_back(lo * std::pow(1.0 / lo, static_cast<double>(i) / (k - 1)));
+    f2 += r.sigma.back() * r.sigma.back();
+  }
+  r.summary = muspec::summarize_spectrum(r.sigma, std::sqrt(f2), 0.0, {0.05, 0.5});
+  return r;
+}
+
+std::string planted_file(const TempDir& dir) {
+  muspec::SpectraFile f;
+  f.records = {planted("model.layers.0.self_attn.q_proj.weight", "q", 0, 32, 32, 1e-5),
+               planted("model.layers.0.mlp.up_proj.weight", "up", 0, 48, 16, 1e-2),
+               planted("model.layers.1.mlp.down_proj.weight", "down", 1, 16, 48, 1e-3)};
+  const std::string path = dir.file("planted.h5");
+  muspec::write_spectra_h5(path, f);
+  return path;
+}
+
+double apply(const json& coeffs, double delta, double s) {
+  double x = s / (1.0 + delta);
+  for (const auto& t : coeffs) {
+    const double a = t[0], b = t[1], c = t[2];
+    x = a * x + b * x * x * x + c * x * x * x * x * x;
+  }
+  return x;
+}
+
+}  // namespace
+
+TEST_CASE("cli recommend: planted spectra, config read back and checked", "[cli][recommend]") {
+  TempDir dir("rec");
+  const std::string h5 = planted_file(dir), out = dir.file("ns_config.json");
+  for (const std::string family : {"keller", "polar-express", "designed"}) {
+    const auto r = run_muspec("recommend --spectra '" + h5 + "' --family " + family + " -o '" + out + "'");
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("total NS flops") != std::string::npos);
+    CHECK(r.out.find("model.layers.0.self_attn.q_proj.weight") != std::string::npos);
+    const json j = json::parse(muspec_test::read_text(out));
+    CHECK(muspec::ns_config_problem(j) == "");
+    CHECK(j["provenance"]["mode"] == "measured");
+    CHECK(j["provenance"]["family"] == family);
+    CHECK(j["command"].get<std::string>().find("--family " + family) != std::string::npos);
+    REQUIRE(j["parameters"].size() == 3);
+    const double lo = j["provenance"]["band"][0], hi = j["provenance"]["band"][1];
+    double flops = 0;
+    for (const auto& [name, e] : j["parameters"].items()) {
+      INFO(name);
+      CHECK(e["bound_kind"] == "measured");
+      const double delta = e["normalization"]["delta"];
+      for (int i = 0; i <= 2000; ++i) {
+        const double s = std::exp(std::log(e["lower_bound"].get<double>()) * (1.0 - i / 2000.0));
+        const double y = apply(e["coefficients"], delta, s);
+        CHECK((y >= lo && y <= hi));
+        if (!(y >= lo && y <= hi)) break;
+      }
+      flops += e["flops"].get<double>();
+    }
+    CHECK(j["totals"]["flops"].get<double>() == Approx(flops));
+  }
+}
+
+TEST_CASE("cli recommend: torch-groups says what it approximated", "[cli][recommend]") {
+  TempDir dir("rec");
+  const std::string h5 = planted_file(dir), out = dir.file("groups.json");
+  auto r = run_muspec("recommend --spectra '" + h5 + "' --family polar-express --format torch-groups -q -o '" + out + "'");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("torch-groups approximation") != std::string::npos);
+  json j = json::parse(muspec_test::read_text(out));
+  CHECK(j["format"] == "muspec.torch_groups");
+  size_t n = 0;
+  for (const auto& g : j["groups"]) {
+    CHECK(g["exact"] == false);
+    CHECK_FALSE(g["approximation"].get<std::string>().empty());
+    CHECK(g["ns_steps"].get<int>() < 100);
+    n += g["params"].size();
+  }
+  CHECK(n == 3);
+  r = run_muspec("recommend --spectra '" + h5 + "' --format torch-groups -q -o '" + out + "'");
+  REQUIRE(r.exit_code == 0);
+  j = json::parse(muspec_test::read_text(out));
+  for (const auto& g : j["groups"]) CHECK(g["exact"] == true);
+}
+
+TEST_CASE("cli recommend/plan: usage errors exit 2 and name the problem", "[cli][recommend]") {
+  TempDir dir("rec");
+  const std::string h5 = planted_file(dir), out = dir.file("x.json");
+  auto r = run_muspec("recommend --spectra '" + h5 + "' --laws l.json --params 1e9 -o '" + out + "'");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("exactly one of --spectra or --laws") != std::string::npos);
+  r = run_muspec("recommend --spectra '" + dir.file("missing.h5") + "' -o '" + out + "'");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("missing.h5") != std::string::npos);
+  r = run_muspec("recommend --spectra '" + h5 + "' --family nope -o '" + out + "'");
+  CHECK(r.exit_code == 2);
+  r = run_muspec("plan --spectra '" + h5 + "' --budget 10 -o '" + out + "'");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("cheapest allocation") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(out));
+}
+
+TEST_CASE("cli plan: planted spectra under a mean-steps budget", "[cli][plan]") {
+  TempDir dir("plan");
+  const std::string h5 = planted_file(dir), out = dir.file("plan.json");
+  const auto r = run_muspec("plan --spectra '" + h5 + "' --mean-steps 3 --max-steps 8 -o '" + out + "'");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("worst quality") != std::string::npos);
+  const json j = json::parse(muspec_test::read_text(out));
+  CHECK(muspec::ns_config_problem(j) == "");
+  CHECK(j["provenance"]["mode"] == "plan");
+  CHECK(j["totals"]["flops"].get<double>() <= j["plan"]["budget"].get<double>() * (1 + 1e-12));
+  CHECK(j["plan"]["groups"].size() == 3);
+}
+
+TEST_CASE("cli recommend: real training run d40 saves NS FLOPs", "[cli][recommend][e2e]") {
+  const std::string run = muspec_test::source_dir() + "/sample_data/runs/d40";
+  if (!std::filesystem::exists(run)) return;
+  TempDir dir("real");
+  const std::string h5 = dir.file("s.h5"), out = dir.file("cfg.json");
+  REQUIRE(run_muspec("scan '" + run + "' -o '" + h5 + "' --max-rows 1").exit_code == 0);
+  const auto r = run_muspec("recommend --spectra '" + h5 + "' -o '" + out + "'");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("kind momentum (28)") != std::string::npos);
+  const json j = json::parse(muspec_test::read_text(out));
+  CHECK(muspec::ns_config_problem(j) == "");
+  CHECK(j["parameters"].size() == 28);
+  CHECK(j["totals"]["ratio"].get<double>() < 1.0);
+  const auto p = run_muspec("plan --spectra '" + h5 + "' --step 50 --mean-steps 3 -q -o '" + out + "'");
+  CHECK(p.exit_code == 0);
+}
