@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <regex>
 #include <tuple>
@@ -134,6 +135,7 @@ void analyse(SpectrumRecord rec, std::vector<double>& x, int64_t rows, int64_t c
   try {
     SingularValues sv = backend.singular_values(x, rows, cols, o.method, rec.file + ": " + rec.name);
     rec.method = method_name(sv.method);
+    rec.device = device_name(sv.device);
     rec.floor = sv.floor;
     rec.sigma = std::move(sv.sigma);
     rec.summary = summarize_spectrum(rec.sigma, frobenius, rec.floor, o.quantiles);
@@ -188,6 +190,18 @@ JobOutcome run_job(const TensorJob& job, SpectralBackend& backend, const ScanOpt
   return out;
 }
 
+/// Small matrices run many at a time with one BLAS thread each; large ones run one at a time
+/// with every BLAS thread, so the cores are never oversubscribed.
+void run_on_cpu(const std::vector<TensorJob>& jobs, int threads, const std::function<void(size_t)>& run_one) {
+  std::vector<size_t> small, large;
+  for (size_t i = 0; i < jobs.size(); ++i)
+    (std::min(jobs[i].rows, jobs[i].cols) <= kSmallMatrixDim ? small : large).push_back(i);
+  set_blas_threads(1);
+  parallel_for(small.size(), threads, [&](size_t k) { run_one(small[k]); });
+  set_blas_threads(threads);
+  for (size_t i : large) run_one(i);
+}
+
 void validate(const ScanOptions& o) {
   for (double q : o.quantiles)
     if (!(q >= 0 && q <= 1)) throw UsageError("--quantiles: " + std::to_string(q) + " is outside [0, 1]");
@@ -208,7 +222,7 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
   ScanResult result;
   const int threads = o.threads > 0 ? o.threads : hardware_threads();
   std::string notice;
-  auto backend = make_backend(BackendOptions{o.device, threads}, &notice);
+  auto backend = make_backend(BackendOptions{o.device, threads, o.gpu_streams}, &notice);
   if (!notice.empty()) result.notices.push_back(notice);
   result.backend = backend->description();
 
@@ -231,21 +245,21 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
   for (const auto& j : jobs) total_bytes += j.bytes;
   if (progress) progress->start(static_cast<int64_t>(jobs.size()), total_bytes);
 
-  // Stage 3: compute. Small matrices run many at a time with one BLAS thread each; large ones
-  // run one at a time with every BLAS thread, so the cores are never oversubscribed.
+  // Stage 3: compute.
   std::vector<JobOutcome> outcomes(jobs.size());
-  std::vector<size_t> small, large;
-  for (size_t i = 0; i < jobs.size(); ++i)
-    (std::min(jobs[i].rows, jobs[i].cols) <= kSmallMatrixDim ? small : large).push_back(i);
   auto run_one = [&](size_t i) {
     outcomes[i] = run_job(jobs[i], *backend, o);
     if (progress) progress->advance(jobs[i].bytes, jobs[i].source->entries()[jobs[i].entry].name);
   };
   const int saved_blas_threads = blas_threads();
-  set_blas_threads(1);
-  parallel_for(small.size(), threads, [&](size_t k) { run_one(small[k]); });
-  set_blas_threads(threads);
-  for (size_t i : large) run_one(i);
+  if (const int in_flight = backend->preferred_concurrency(); in_flight > 0) {
+    // A GPU backend: one worker per stream, so reading and decoding one matrix on the host
+    // overlaps the transfer and the GPU work of the others (CPU fallbacks share the cores).
+    set_blas_threads(std::max(1, threads / in_flight));
+    parallel_for(jobs.size(), in_flight, run_one);
+  } else {
+    run_on_cpu(jobs, threads, run_one);
+  }
   set_blas_threads(saved_blas_threads);
   if (progress) progress->finish();
 

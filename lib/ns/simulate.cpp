@@ -3,6 +3,7 @@
 #include <Eigen/Dense>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -10,6 +11,7 @@
 #include "core/error.h"
 #include "ns/scalar_map.h"
 #include "spectra/backend.h"
+#include "spectra/cuda_entry.h"
 
 namespace muspec::ns {
 
@@ -125,9 +127,22 @@ Agreement compare_spectra(std::vector<double> predicted, std::vector<double> mea
   return a;
 }
 
+std::vector<double> newton_schulz_on(Device device, const Schedule& schedule, int steps, Precision precision,
+                                     const double* g, int64_t rows, int64_t cols) {
+  if (device != Device::Cuda) return newton_schulz(schedule, steps, precision, g, rows, cols);
+  if (rows <= 0 || cols <= 0) throw UsageError("newton_schulz: empty matrix");
+  std::vector<std::array<double, 3>> coefficients;
+  for (const OddPoly& p : schedule.polys_for(steps)) coefficients.push_back({p.a, p.b, p.c});
+  const GpuPrecision gp = precision == Precision::F64 ? GpuPrecision::F64
+                          : precision == Precision::F32 ? GpuPrecision::F32
+                                                        : GpuPrecision::BF16;
+  return cuda_newton_schulz(coefficients, schedule.normalization.delta, schedule.normalization.epsilon, gp, g, rows,
+                            cols);
+}
+
 Agreement simulate_matrix(const Schedule& schedule, int steps, Precision precision,
                           const double* g, int64_t rows, int64_t cols, SpectralBackend& backend,
-                          const std::string& label) {
+                          const std::string& label, Device device) {
   const size_t n = static_cast<size_t>(rows * cols);
   double sumsq = 0.0;
   for (size_t i = 0; i < n; ++i) sumsq += g[i] * g[i];
@@ -141,7 +156,7 @@ Agreement simulate_matrix(const Schedule& schedule, int steps, Precision precisi
   std::vector<double> predicted = map_values(schedule, steps, s, frob);
   for (double& v : predicted) v = std::abs(v);  // singular values are |p(s)|
 
-  std::vector<double> out = newton_schulz(schedule, steps, precision, g, rows, cols);
+  std::vector<double> out = newton_schulz_on(device, schedule, steps, precision, g, rows, cols);
   std::vector<double> measured = backend.singular_values(out, rows, cols, SpectralMethod::Svd, label).sigma;
   return compare_spectra(std::move(predicted), std::move(measured));
 }

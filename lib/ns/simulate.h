@@ -9,9 +9,8 @@
 
 #include "ns/schedule.h"
 
-namespace muspec {
-class SpectralBackend;
-}
+#include "spectra/backend.h"
+
 
 namespace muspec::ns {
 
@@ -31,6 +30,12 @@ Precision parse_precision(const std::string& s);   ///< throws UsageError
 std::vector<double> newton_schulz(const Schedule& schedule, int steps, Precision precision,
                                   const double* g, int64_t rows, int64_t cols);
 
+/// The same iteration on the GPU with cuBLAS (Device::Cuda; F64, F32, or BF16 = bf16 storage
+/// with float32 accumulation, as Muon kernels run). Device::Cpu is newton_schulz() above.
+/// Throws NotAvailableError for Cuda in a build without CUDA or on a machine without a GPU.
+std::vector<double> newton_schulz_on(Device device, const Schedule& schedule, int steps, Precision precision,
+                                     const double* g, int64_t rows, int64_t cols);
+
 /// How far measured output singular values are from the prediction.
 struct Agreement {
   int64_t count = 0;
@@ -47,10 +52,10 @@ Agreement compare_spectra(std::vector<double> predicted, std::vector<double> mea
 
 /// The whole check for one matrix: singular values of `g` (LAPACK SVD via `backend`), the
 /// scalar-map prediction with the kernel's normalization (σ / (‖G‖_F(1+δ) + ε)), the
-/// iteration in `precision`, and the singular values of its output. `label` names the matrix
-/// in errors.
+/// iteration in `precision` on `device`, and the singular values of its output. `label`
+/// names the matrix in errors.
 Agreement simulate_matrix(const Schedule& schedule, int steps, Precision precision,
                           const double* g, int64_t rows, int64_t cols, SpectralBackend& backend,
-                          const std::string& label);
+                          const std::string& label, Device device = Device::Cpu);
 
 }  // namespace muspec::ns

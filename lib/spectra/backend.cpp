@@ -70,12 +70,14 @@ SingularValues SpectralBackend::singular_values(std::vector<double>& x, int64_t 
     out.sigma = gram_values(x, rows, cols, label);
     out.method = SpectralMethod::Gram;
     out.floor = gram_floor(out.sigma.back(), rows, cols);
+    out.device = device_of_last_call();
     const bool under_floor = out.sigma.front() < out.floor;
     if (method == SpectralMethod::Gram || !under_floor) return out;
   }
   out.sigma = svd_values(x, rows, cols, label);
   out.method = SpectralMethod::Svd;
   out.floor = svd_floor(out.sigma.back(), rows, cols);
+  out.device = device_of_last_call();
   return out;
 }
 

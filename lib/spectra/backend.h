@@ -41,6 +41,7 @@ struct SingularValues {
   std::vector<double> sigma;  ///< min(rows, cols) values, ascending, non-negative
   SpectralMethod method = SpectralMethod::Svd;  ///< the method that produced them (never Auto)
   double floor = 0.0;         ///< reliable floor of that method for this matrix
+  Device device = Device::Cpu;  ///< where they were computed (a GPU backend may fall back to the CPU)
 };
 
 class SpectralBackend {
@@ -49,6 +50,9 @@ class SpectralBackend {
   virtual Device device() const = 0;
   /// Human-readable description ("cpu: OpenBLAS 0.3.21, 2 threads").
   virtual std::string description() const = 0;
+  /// How many matrices a caller should have in flight at once (e.g. one per CUDA stream);
+  /// 0 leaves it to the caller.
+  virtual int preferred_concurrency() const { return 0; }
 
   /// Singular values of the rows x cols row-major float64 matrix `x` (finite entries only).
   /// `x` may be overwritten. `label` names the matrix in error messages.
@@ -56,6 +60,8 @@ class SpectralBackend {
                                  SpectralMethod method, const std::string& label);
 
  protected:
+  /// Where the calling thread's last hook call ran (a backend that falls back overrides this).
+  virtual Device device_of_last_call() const { return device(); }
   /// Values of x (not modified), ascending, via the float64 Gram route.
   virtual std::vector<double> gram_values(const std::vector<double>& x, int64_t rows,
                                           int64_t cols, const std::string& label) = 0;
@@ -67,6 +73,7 @@ class SpectralBackend {
 struct BackendOptions {
   Device device = Device::Auto;
   int blas_threads = 0;  ///< threads the backend's BLAS may use per call; 0 = all cores
+  int gpu_streams = 0;   ///< CUDA: matrices in flight at once, one stream each; 0 = default (4)
 };
 
 /// Creates the backend for `options.device`. Device::Auto picks CUDA when this build has it

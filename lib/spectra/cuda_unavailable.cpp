@@ -16,4 +16,9 @@ std::unique_ptr<SpectralBackend> try_make_cuda_backend(const BackendOptions&, st
 
 int cuda_devices_present() { return 0; }
 
+std::vector<double> cuda_newton_schulz(const std::vector<std::array<double, 3>>&, double, double, GpuPrecision,
+                                       const double*, int64_t, int64_t) {
+  throw NotAvailableError("--device cuda: this muspec was built without CUDA");
+}
+
 }  // namespace muspec

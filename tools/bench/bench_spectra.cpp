@@ -1,10 +1,12 @@
-// CPU spectral benchmark driver: times muspec's methods on matrices stored in .npy files.
+// Spectral benchmark driver: times muspec's methods on matrices stored in tensor files.
 //
-//   muspec_bench_spectra METHOD REPEATS FILE.npy...
+//   muspec_bench_spectra [--device cpu|cuda] METHOD REPEATS FILE...
 //
-// For each file prints one JSON line {"file", "method", "used", "seconds", "floor",
-// "sigma": [...]} (seconds = best of REPEATS, conversion to float64 included), then a last line
-// {"peak_rss_bytes": N}. tools/bench/run_cpu_bench.py drives it and compares with NumPy.
+// For each file prints one JSON line {"file", "method", "used", "device", "seconds",
+// "convert_seconds", "floor", "sigma": [...]} (seconds = best of REPEATS, conversion to float64
+// and upload included; convert_seconds = the host conversion alone), then a last line
+// {"peak_rss_bytes": N}. tools/bench/run_cpu_bench.py and run_gpu_bench.py drive it and compare
+// with NumPy and torch.
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -36,28 +38,36 @@ static int64_t peak_rss_bytes() {
 }
 
 int main(int argc, char** argv) {
+  Device device = Device::Cpu;
+  if (argc >= 3 && std::string(argv[1]) == "--device") {
+    device = parse_device(argv[2]);
+    argc -= 2, argv += 2;
+  }
   if (argc < 4) {
-    std::cerr << "usage: " << argv[0] << " auto|svd|gram REPEATS FILE.npy...\n";
+    std::cerr << "usage: muspec_bench_spectra [--device cpu|cuda] auto|svd|gram REPEATS FILE...\n";
     return 2;
   }
   const SpectralMethod method = parse_method(argv[1]);
   const int repeats = std::max(1, std::atoi(argv[2]));
-  auto backend = make_backend(BackendOptions{Device::Cpu, 0});
+  auto backend = make_backend(BackendOptions{device, 0});
   for (int f = 3; f < argc; ++f) {
     auto src = open_tensor_file(argv[f]);
     const TensorHandle h = src->load(0);
     const MatrixView m = matrix_of(h.view);
-    double best = 1e300;
+    double best = 1e300, convert = 1e300;
     SingularValues sv;
     for (int r = 0; r < repeats; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
       std::vector<double> x(static_cast<size_t>(m.rows * m.cols));
       to_dense_row_major(m, InputTransform::None, x.data());
+      const auto t1 = std::chrono::steady_clock::now();
       sv = backend->singular_values(x, m.rows, m.cols, method, argv[f]);
       best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      convert = std::min(convert, std::chrono::duration<double>(t1 - t0).count());
     }
     nlohmann::json line = {{"file", argv[f]}, {"method", argv[1]}, {"used", method_name(sv.method)},
-                           {"seconds", best}, {"floor", sv.floor}, {"sigma", sv.sigma}};
+                           {"device", device_name(sv.device)}, {"seconds", best}, {"convert_seconds", convert},
+                           {"floor", sv.floor}, {"sigma", sv.sigma}};
     std::cout << line.dump() << std::endl;
   }
   std::cout << nlohmann::json{{"peak_rss_bytes", peak_rss_bytes()}}.dump() << std::endl;

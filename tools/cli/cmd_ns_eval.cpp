@@ -245,7 +245,7 @@ int run_eval(const EvalArgs& a) {
 
 // ---------------------------------------------------------------- simulate
 struct SimulateArgs {
-  std::string schedule, precision = "f64", output, include;
+  std::string schedule, precision = "f64", output, include, device = "cpu";
   std::vector<std::string> paths;
   std::optional<int> steps;
   int64_t max_elements = int64_t{1} << 22;
@@ -256,6 +256,10 @@ int run_simulate(const SimulateArgs& a) {
   const Schedule s = resolve_schedule(a.schedule);
   const int k = s.resolve_steps(a.steps);
   const Precision prec = parse_precision(a.precision);
+  const Device device = parse_device(a.device);
+  if (device == Device::Auto) throw UsageError("ns simulate --device: cpu or cuda");
+  if (device == Device::Cuda && cuda_device_count() == 0)
+    make_backend(BackendOptions{Device::Cuda});  // throws the clear "built without CUDA" / "no device" error
   std::optional<std::regex> include;
   if (!a.include.empty()) {
     try {
@@ -305,7 +309,7 @@ int run_simulate(const SimulateArgs& a) {
             skipped.push_back(path + ": " + name + ": all-zero matrix");
             continue;
           }
-          const Agreement ag = simulate_matrix(s, k, prec, x.data(), m.rows, m.cols, *backend, path + ": " + name);
+          const Agreement ag = simulate_matrix(s, k, prec, x.data(), m.rows, m.cols, *backend, path + ": " + name, device);
           table.rows.push_back({name, shape_text(m.rows, m.cols), ag.count, ag.predicted.front(), ag.predicted.back(),
                                 ag.measured.front(), ag.measured.back(), ag.max_abs_error, ag.max_rel_error,
                                 ag.rms_error});
@@ -317,10 +321,10 @@ int run_simulate(const SimulateArgs& a) {
   }
   for (const auto& m : skipped) std::cerr << "muspec: skipped " << m << "\n";
   if (table.rows.empty()) throw Error("ns simulate: no matrix was simulated; no output written");
-  const json header = {{"schedule", s.name}, {"steps", k}, {"precision", precision_name(prec)}};
+  const json header = {{"schedule", s.name}, {"steps", k}, {"precision", precision_name(prec)}, {"device", a.device}};
   if (!a.output.empty()) table.write(a.output, header);
   if (!a.quiet) {
-    std::cout << "schedule " << s.name << ", " << k << " steps, " << precision_name(prec)
+    std::cout << "schedule " << s.name << ", " << k << " steps, " << precision_name(prec) << " on " << a.device
               << ": output singular values (LAPACK) against the float64 scalar map\n";
     table.print(std::cout);
   }
@@ -349,6 +353,8 @@ Action setup_ns_simulate(CLI::App& c) {
   c.add_option("-s,--schedule", a->schedule, "built-in name or schedule file")->required();
   c.add_option("-k,--steps", a->steps, "number of NS steps (default: the schedule's)");
   c.add_option("--precision", a->precision, "f64 | f32 | bf16 (emulated: every product rounded to bf16)")
+      ->capture_default_str();
+  c.add_option("--device", a->device, "cpu (Eigen; bf16 emulated) | cuda (cuBLAS; bf16 storage, fp32 accumulation)")
       ->capture_default_str();
   c.add_option("--include", a->include, "only tensors whose name matches this regex");
   c.add_option("--max-elements", a->max_elements, "skip matrices with more entries than this (CPU time)")

@@ -1,11 +1,163 @@
-// CUDA entry points. Device discovery is real; the cuSOLVER singular-value routines arrive
-// with the CUDA backend issue, so computing on the GPU is reported as not available yet.
-#include <cuda_runtime.h>
+// The CUDA spectral backend: cuBLAS + cuSOLVER, mirroring spectra/cpu/cpu_backend.cpp.
+//
+// Several scan workers call singular_values() at once; each call borrows its own CudaContext
+// (stream + handles + buffers) from a pool, so host-side reading and decoding of one matrix
+// overlaps the transfer and GPU work of others. Device memory is bounded by a budget: a call
+// waits until its bytes are free, and a matrix that can never fit runs on the CPU backend
+// instead (as does any call whose allocation fails), never an out-of-memory crash.
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
 
 #include "core/error.h"
+#include "spectra/cpu/cpu_backend.h"
+#include "spectra/cuda/cuda_context.h"
+#include "spectra/cuda/cusolver.h"
 #include "spectra/cuda_entry.h"
 
 namespace muspec {
+
+namespace {
+
+constexpr int kDefaultStreams = 4;
+constexpr size_t kKeepBytes = size_t{512} << 20;       // an idle context keeps at most this much
+constexpr size_t kPerContextBytes = size_t{640} << 20;  // kept buffers + handles + cuSOLVER internals
+
+thread_local bool t_fell_back = false;  // did this thread's last call run on the CPU?
+
+/// Device bytes that calls may hold at once. acquire() blocks until enough is free.
+class DeviceMemoryBudget {
+ public:
+  explicit DeviceMemoryBudget(size_t total) : total_(total), free_(total) {}
+  size_t total() const { return total_; }
+  void acquire(size_t bytes) {
+    std::unique_lock<std::mutex> lock(mu_);
+    freed_.wait(lock, [&] { return free_ >= bytes; });
+    free_ -= bytes;
+  }
+  void release(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      free_ += bytes;
+    }
+    freed_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable freed_;
+  size_t total_, free_;
+};
+
+class CudaBackend final : public SpectralBackend {
+ public:
+  CudaBackend(int device, const BackendOptions& o)
+      : device_(device), streams_(o.gpu_streams > 0 ? o.gpu_streams : kDefaultStreams), cpu_(make_cpu_backend(o)) {
+    cuda::check(cudaSetDevice(device_), "cudaSetDevice");
+    size_t free_bytes = 0, total_bytes = 0;
+    cuda::device_memory(&free_bytes, &total_bytes);
+    const size_t reserve = static_cast<size_t>(streams_) * kPerContextBytes;
+    const size_t usable = free_bytes > reserve ? static_cast<size_t>(0.85 * static_cast<double>(free_bytes - reserve)) : 0;
+    budget_ = std::make_unique<DeviceMemoryBudget>(usable);
+    description_ = "cuda: " + cuda::describe_device(device_) + ", " + std::to_string(streams_) +
+                   " streams, cuSOLVER Xsyevd/Xgesvd float64; CPU fallback for matrices over " +
+                   std::to_string(usable >> 20) + " MiB";
+  }
+
+  Device device() const override { return Device::Cuda; }
+  std::string description() const override { return description_; }
+  int preferred_concurrency() const override { return streams_; }
+
+ protected:
+  Device device_of_last_call() const override { return t_fell_back ? Device::Cpu : Device::Cuda; }
+
+  std::vector<double> gram_values(const std::vector<double>& x, int64_t rows, int64_t cols,
+                                  const std::string& label) override {
+    std::vector<double> lambda;
+    const bool ok = on_gpu(cuda::gram_device_bytes(rows, cols), [&](cuda::CudaContext& ctx) {
+      lambda = cuda::gram_eigenvalues(ctx, x.data(), rows, cols, label);
+    });
+    if (!ok) return cpu_gram(x, rows, cols, label);
+    for (double& v : lambda) v = std::sqrt(std::max(v, 0.0));  // rounding can make λ of a PSD matrix < 0
+    std::sort(lambda.begin(), lambda.end());
+    return lambda;
+  }
+
+  std::vector<double> svd_values(std::vector<double>& x, int64_t rows, int64_t cols,
+                                 const std::string& label) override {
+    std::vector<double> s;
+    const bool ok = on_gpu(cuda::svd_device_bytes(rows, cols), [&](cuda::CudaContext& ctx) {
+      s = cuda::gesvd_values(ctx, x.data(), rows, cols, label);
+    });
+    if (!ok) return cpu_->singular_values(x, rows, cols, SpectralMethod::Svd, label).sigma;
+    std::sort(s.begin(), s.end());
+    return s;
+  }
+
+ private:
+  /// Runs `work` on a pooled context within the memory budget. Returns false (and the caller
+  /// uses the CPU) when the matrix cannot fit on the device.
+  template <class Work>
+  bool on_gpu(size_t bytes, Work&& work) {
+    t_fell_back = false;
+    if (bytes > budget_->total()) return fall_back();
+    std::unique_ptr<cuda::CudaContext> ctx = borrow();
+    budget_->acquire(bytes);
+    bool ok = true;
+    try {
+      work(*ctx);
+    } catch (const cuda::DeviceOutOfMemory&) {
+      ok = false;
+    } catch (...) {
+      ctx->trim();
+      budget_->release(bytes);
+      give_back(std::move(ctx));
+      throw;
+    }
+    if (!ok || ctx->held_bytes() > kKeepBytes) ctx->trim();
+    budget_->release(bytes);
+    give_back(std::move(ctx));
+    return ok ? true : fall_back();
+  }
+
+  bool fall_back() {
+    t_fell_back = true;
+    return false;
+  }
+
+  std::vector<double> cpu_gram(const std::vector<double>& x, int64_t rows, int64_t cols, const std::string& label) {
+    std::vector<double> copy = x;
+    return cpu_->singular_values(copy, rows, cols, SpectralMethod::Gram, label).sigma;
+  }
+
+  std::unique_ptr<cuda::CudaContext> borrow() {
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      if (!pool_.empty()) {
+        auto ctx = std::move(pool_.back());
+        pool_.pop_back();
+        return ctx;
+      }
+    }
+    return std::make_unique<cuda::CudaContext>(device_);
+  }
+
+  void give_back(std::unique_ptr<cuda::CudaContext> ctx) {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    pool_.push_back(std::move(ctx));
+  }
+
+  int device_;
+  int streams_;
+  std::unique_ptr<SpectralBackend> cpu_;
+  std::unique_ptr<DeviceMemoryBudget> budget_;
+  std::string description_;
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<cuda::CudaContext>> pool_;
+};
+
+}  // namespace
 
 int cuda_devices_present() {
   int n = 0;
@@ -13,12 +165,18 @@ int cuda_devices_present() {
   return n;
 }
 
-std::unique_ptr<SpectralBackend> try_make_cuda_backend(const BackendOptions&, std::string* why) {
+std::unique_ptr<SpectralBackend> try_make_cuda_backend(const BackendOptions& options, std::string* why) {
   if (cuda_devices_present() == 0) {
     if (why) *why = "no CUDA device found";
     return nullptr;
   }
-  if (why) *why = "the CUDA spectral routines are not in this version yet";
+  try {
+    return std::make_unique<CudaBackend>(0, options);
+  } catch (const Error& e) {
+    if (why) *why = std::string("the CUDA device could not be used: ") + e.what();
+  } catch (const cuda::DeviceOutOfMemory& e) {
+    if (why) *why = "the CUDA device could not be used: " + e.what;
+  }
   return nullptr;
 }
 
