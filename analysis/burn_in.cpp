@@ -29,10 +29,13 @@ bool within_band(const std::vector<double>& y, size_t from, double band) {
 }
 
 /// Index of the first settled point, or y.size() when the series never settles.
-size_t auto_burn_in_end(const std::vector<double>& y, const BurnInRule& rule, double* band) {
+size_t auto_burn_in_end(const std::vector<int64_t>& steps, const std::vector<double>& y, const BurnInRule& rule,
+                        double* band) {
   *band = std::max(rule.tolerance, rule.noise_multiplier * tail_noise(y));
   const size_t n = y.size();
-  for (size_t k = 0; k + static_cast<size_t>(rule.min_settled) <= n; ++k)
+  const double latest_start = static_cast<double>(steps.back()) -
+                              rule.min_settled_span * static_cast<double>(steps.back() - steps.front());
+  for (size_t k = 0; k + static_cast<size_t>(rule.min_settled) <= n && static_cast<double>(steps[k]) <= latest_start; ++k)
     if (within_band(y, k, *band)) return k;
   return n;
 }
@@ -113,7 +116,7 @@ SettledValue settle_series(const std::vector<int64_t>& steps, const std::vector<
   } else if (y.size() < static_cast<size_t>(rule.min_settled)) {
     out.checked = false;  // too short to tell: every point counts as settled
   } else {
-    first = auto_burn_in_end(y, rule, &out.band);
+    first = auto_burn_in_end(steps, y, rule, &out.band);
   }
   if (first >= y.size()) {
     out.reason = rule.mode == BurnInRule::Mode::Auto ? "never within the band (" + std::to_string(out.band) + ")"

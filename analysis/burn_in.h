@@ -4,8 +4,10 @@
 // burn-in is the first checkpoint k such that every later point (k included) lies within a band
 // of half-width `band` around the median of y[k..]; band = max(tolerance, noise_multiplier *
 // noise), where noise = 1.4826 * MAD(successive differences over the last half of the series) /
-// sqrt(2) estimates the step-to-step scatter of a settled series. At least `min_settled` points
-// must remain; otherwise the series never settles and is not used in fits.
+// sqrt(2) estimates the step-to-step scatter of a settled series. The settled segment must hold
+// at least `min_settled` checkpoints and cover at least the last `min_settled_span` of the
+// observed step range (so a slow drift, flat over its last few points, does not count as
+// settled); otherwise the series never settles and is not used in fits.
 // `--burn-in STEP` keeps steps >= STEP; `--burn-in FRACTION` (0 <= f < 1, written with a '.')
 // keeps steps >= f * (last step of the series).
 #pragma once
@@ -24,6 +26,7 @@ struct BurnInRule {
   double tolerance = 0.1;    ///< minimum band half-width, natural-log units (~10%)
   double noise_multiplier = 3.0;
   int min_settled = 3;       ///< points a settled segment needs (auto mode)
+  double min_settled_span = 0.2;  ///< fraction of the step range a settled segment covers (auto mode)
 };
 
 /// Parses "auto", "STEP" (a non-negative integer) or "FRACTION" (a number with '.' in [0, 1)).

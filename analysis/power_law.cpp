@@ -44,11 +44,27 @@ uint64_t stable_hash(const std::string& text) {
   return h;
 }
 
-/// Run points (without weights) of the runs that have settled members.
+/// Run points (without weights) of the runs that have settled members. A run's standard error
+/// uses spreads pooled over the group's runs (matrices of a group are assumed to scatter alike
+/// in every run): var_i = max(between-matrix variance, variance of a member's median over
+/// steps) / n_i. Per-run spreads from 1-3 matrices would give erratic weights.
 std::vector<RunPoint> run_points(const std::vector<RunSample>& runs) {
   std::vector<RunPoint> out;
-  for (const auto& r : runs)
-    if (!r.matrices.empty()) out.push_back(aggregate_run(r));
+  double between_ss = 0, between_dof = 0, median_var = 0, matrices = 0;
+  for (const auto& r : runs) {
+    if (r.matrices.empty()) continue;
+    out.push_back(aggregate_run(r));
+    for (const auto& m : r.matrices) {
+      between_ss += (m.log_median - out.back().log_value) * (m.log_median - out.back().log_value);
+      const double sd = kMedianEfficiency * m.log_scale;
+      median_var += sd * sd / static_cast<double>(m.settled_log_values.size());
+      ++matrices;
+    }
+    between_dof += static_cast<double>(r.matrices.size() - 1);
+  }
+  const double between = between_dof > 0 ? between_ss / between_dof : 0.0;
+  const double member_var = std::max(between, matrices > 0 ? median_var / matrices : 0.0);
+  for (auto& p : out) p.log_se = std::sqrt(member_var / p.matrices);
   return out;
 }
 
@@ -92,18 +108,23 @@ void copy_line(const LineFit& f, FittedLaw& law) {
 }
 
 /// Slope of one bootstrap replicate: matrices resampled within each run, settled steps
-/// resampled within each matrix.
+/// resampled within each matrix. Resampled values are spread about the run's mean by
+/// sqrt(n / (n - 1)) (n matrices in the run), which removes the bootstrap's variance shrinkage
+/// (factor (n - 1) / n) that would otherwise make intervals too narrow for small groups.
 double bootstrap_slope(const std::vector<RunSample>& runs, const PowerLawOptions& o, std::mt19937_64& rng) {
   std::vector<RunSample> resampled;
   for (const auto& run : runs) {
     if (run.matrices.empty()) continue;
     RunSample r{run.run, run.model_params, {}, {}};
+    const double n = static_cast<double>(run.matrices.size());
+    const double center = aggregate_run(run).log_value, inflate = n > 1 ? std::sqrt(n / (n - 1)) : 1.0;
     std::uniform_int_distribution<size_t> pick_matrix(0, run.matrices.size() - 1);
     for (size_t i = 0; i < run.matrices.size(); ++i) {
       const auto& m = run.matrices[pick_matrix(rng)];
       MatrixSample s{m.parameter, {}, 0, 0};
       std::uniform_int_distribution<size_t> pick_step(0, m.settled_log_values.size() - 1);
-      for (size_t k = 0; k < m.settled_log_values.size(); ++k) s.settled_log_values.push_back(m.settled_log_values[pick_step(rng)]);
+      for (size_t k = 0; k < m.settled_log_values.size(); ++k)
+        s.settled_log_values.push_back(center + inflate * (m.settled_log_values[pick_step(rng)] - center));
       s.log_median = median_of(s.settled_log_values);
       s.log_scale = robust_scale(s.settled_log_values);
       r.matrices.push_back(std::move(s));

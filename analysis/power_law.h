@@ -55,9 +55,10 @@ struct PowerLawOptions {
   int min_sizes = 3;         ///< fewer distinct model sizes: the group is refused
 };
 
-/// The run-level point of a run: y = mean of the member medians; its variance is the larger of
-/// the between-matrix variance / n and the mean within-series variance of a median / n
-/// (var of a median = (1.2533 * scale)^2 / steps). Weights are not set here.
+/// The run-level point of a run: y = mean of the member medians, with the standard error from
+/// this run alone (max of between-matrix variance and mean variance of a median over steps,
+/// (1.2533 * scale)^2 / steps, divided by n). fit_power_law replaces it with pooled spreads
+/// (docs/scaling-laws.md "Weights"). Weights are not set here.
 RunPoint aggregate_run(const RunSample& run);
 
 /// Fits one group and quantile level. Runs without settled members are dropped; fewer than
