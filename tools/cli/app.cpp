@@ -19,6 +19,8 @@ const std::vector<Subcommand>& subcommands() {
       {"scan", "compute singular-value spectra of the matrices in checkpoint files", setup_scan},
       {"synth", "write synthetic matrices with exactly known singular values", setup_synth},
       {"ns", "Newton-Schulz schedules: show, threshold, design, eval, simulate", setup_ns},
+      {"fit", "fit per-layer-group power laws of settled spectral quantiles across model sizes", setup_fit},
+      {"predict", "predict each group's spectral quantiles at a model size, with prediction intervals", setup_predict},
       {"recommend", "per-matrix NS steps and coefficients from spectra or scaling laws", setup_recommend},
       {"plan", "allocate NS steps per operator type or layer under a FLOP budget (max-min quality)", setup_plan},
   };

@@ -15,6 +15,8 @@ using Action = std::function<int()>;
 Action setup_scan(CLI::App& sub);
 Action setup_synth(CLI::App& sub);
 Action setup_ns(CLI::App& sub);
+Action setup_fit(CLI::App& sub);
+Action setup_predict(CLI::App& sub);
 Action setup_recommend(CLI::App& sub);
 Action setup_plan(CLI::App& sub);
 
