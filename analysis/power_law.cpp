@@ -240,7 +240,7 @@ LineFit fit_line_huber(const std::vector<double>& x, const std::vector<double>& 
     for (size_t i = 0; i < x.size(); ++i) u.push_back(std::fabs(f.residuals[i]) * std::sqrt(w[i]));
     const double scale = std::max(1.4826 * median_of(u), 1e-12 * (1.0 + y_span));
     std::vector<double> hw;
-    for (size_t i = 0; i < x.size(); ++i) hw.push_back(w[i] * std::max(kMinWeight, std::min(1.0, huber_c * scale / u[i])));
+    for (size_t i = 0; i < x.size(); ++i) hw.push_back(w[i] * (u[i] > 0 ? std::max(kMinWeight, std::min(1.0, huber_c * scale / u[i])) : 1.0));
     LineFit next = fit_line_wls(x, y, hw);
     next.iterations = it;
     const bool converged = std::fabs(next.slope - f.slope) + std::fabs(next.intercept - f.intercept) < 1e-12 * (1.0 + y_span);

@@ -41,7 +41,7 @@ std::string resolve_kind(const std::vector<SpectrumRecord>& records, const std::
 std::vector<MatrixHistory> collect_histories(const std::vector<SpectrumRecord>& records, const ScalingFitOptions& o,
                                              const std::string& kind, ScalingFitResult& result) {
   std::map<std::pair<std::string, std::string>, MatrixHistory> table;
-  size_t no_size = 0, not_muon = 0, unanalysed = 0;
+  size_t no_size = 0, not_muon = 0, unanalysed = 0, duplicates = 0;
   for (const auto& r : records) {
     if (r.kind != kind || r.transform != o.transform) continue;
     if (!o.all_matrices && !r.muon) { ++not_muon; continue; }
@@ -50,11 +50,13 @@ std::vector<MatrixHistory> collect_histories(const std::vector<SpectrumRecord>& 
     MatrixHistory& h = table[{r.run, matrix_key(r)}];
     h.run = r.run, h.parameter = matrix_key(r), h.op_type = r.op_type;
     h.layer = r.layer, h.num_layers = r.num_layers, h.model_params = static_cast<double>(r.model_params);
-    if (!h.by_step.emplace(r.step, &r).second)
-      result.notices.push_back("run '" + r.run + "', " + h.parameter + ": step " + std::to_string(r.step) +
-                               " appears twice; the first record is used");
+    if (!h.by_step.emplace(r.step, &r).second) {
+      ++duplicates;
+      continue;
+    }
     ++result.records_used;
   }
+  if (duplicates) result.notices.push_back(std::to_string(duplicates) + " records repeat a (run, matrix, step) already read; the first one is used");
   if (no_size) result.notices.push_back(std::to_string(no_size) + " records without a model size were left out (label runs with a manifest, docs/runs.md)");
   if (unanalysed) result.notices.push_back(std::to_string(unanalysed) + " unanalysed records were left out");
   if (not_muon && !o.all_matrices) result.notices.push_back(std::to_string(not_muon) + " records of non-Muon matrices were left out (--all-matrices keeps them)");

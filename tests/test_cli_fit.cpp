@@ -82,7 +82,8 @@ TEST_CASE("fit recovers planted laws from scans and predict extrapolates them", 
   CHECK(laws["format"] == "muspec.laws");
   CHECK(laws["version"] == 1);
   CHECK(laws["kind"] == "momentum");
-  for (const std::string g : {"q/depth:0-0.25", "q/depth:0.5-0.75", "q/depth:0.75-1", "down/depth:0.25-0.5", "down/depth:0.75-1"})
+  for (const std::string g : {"q/depth:0-0.25", "q/depth:0.25-0.5", "q/depth:0.5-0.75", "q/depth:0.75-1", "down/depth:0-0.25",
+                              "down/depth:0.25-0.5", "down/depth:0.5-0.75", "down/depth:0.75-1"})
     for (double q : {0.05, 0.5}) {
       const json& l = law_of(laws, g, q);
       const double truth = g == "down/depth:0.75-1" ? p.beta_down : p.beta_q;
