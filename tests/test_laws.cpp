@@ -125,7 +125,7 @@ TEST_CASE("prediction intervals cover a new, larger run about 95% of the time", 
   for (int seed = 1; seed <= kSeeds; ++seed) {
     std::mt19937_64 rng(static_cast<uint64_t>(seed));
     LawSet s;
-    s.laws.push_back(fit_power_law(GroupSelector{"g"}, 0.05, "rel_frob", muspec_test::planted_runs(law, rng), PowerLawOptions{}));
+    s.laws.push_back(fit_power_law(GroupSelector{"g", "", 0, 1, -1}, 0.05, "rel_frob", muspec_test::planted_runs(law, rng), PowerLawOptions{}));
     const double actual = aggregate_run(muspec_test::planted_runs(target, rng)[0]).log_value;
     const LawPrediction p = predict_laws(s, 7e10)[0];
     covered += std::log(p.lower) <= actual && actual <= std::log(p.upper);

@@ -86,7 +86,7 @@ TEST_CASE("exact power laws are recovered exactly", "[power_law]") {
     for (bool robust : {false, true}) {
       PowerLawOptions o;
       o.robust = robust;
-      const FittedLaw f = fit_power_law(GroupSelector{"g"}, 0.05, "rel_frob", exact_runs(sizes, logs), o);
+      const FittedLaw f = fit_power_law(GroupSelector{"g", "", 0, 1, -1}, 0.05, "rel_frob", exact_runs(sizes, logs), o);
       INFO("beta " << beta << " robust " << robust);
       REQUIRE(f.status == "ok");
       CHECK(f.beta == Approx(beta).margin(1e-12));
@@ -159,8 +159,8 @@ TEST_CASE("Huber resists an outlier run where least squares does not", "[power_l
     }
     PowerLawOptions ols, huber;
     huber.robust = true;
-    const FittedLaw a = fit_power_law(GroupSelector{"g"}, 0.05, "rel_frob", runs, ols);
-    const FittedLaw b = fit_power_law(GroupSelector{"g"}, 0.05, "rel_frob", runs, huber);
+    const FittedLaw a = fit_power_law(GroupSelector{"g", "", 0, 1, -1}, 0.05, "rel_frob", runs, ols);
+    const FittedLaw b = fit_power_law(GroupSelector{"g", "", 0, 1, -1}, 0.05, "rel_frob", runs, huber);
     INFO("outlier run " << outlier << ": OLS beta " << a.beta << ", Huber beta " << b.beta);
     CHECK(std::fabs(a.beta - law.beta) > 0.05);
     CHECK(std::fabs(b.beta - law.beta) < 0.02);
@@ -177,7 +177,7 @@ TEST_CASE("fewer than 3 model sizes: the group is refused with the reason", "[po
   CHECK(f.status == "refused");
   CHECK(f.reason.find("2 distinct model sizes") != std::string::npos);
   CHECK(f.num_runs == 4);
-  const FittedLaw empty = fit_power_law(GroupSelector{"g"}, 0.05, "rel_frob", {}, PowerLawOptions{});
+  const FittedLaw empty = fit_power_law(GroupSelector{"g", "", 0, 1, -1}, 0.05, "rel_frob", {}, PowerLawOptions{});
   CHECK(empty.status == "refused");
 }
 
@@ -199,7 +199,7 @@ TEST_CASE("leave-largest-out predicts the largest size and flags a broken law", 
     for (double& v : m.settled_log_values) v -= 1.5;
     m.log_median -= 1.5;
   }
-  const FittedLaw broken = fit_power_law(GroupSelector{"g"}, 0.05, "rel_frob", runs, PowerLawOptions{});
+  const FittedLaw broken = fit_power_law(GroupSelector{"g", "", 0, 1, -1}, 0.05, "rel_frob", runs, PowerLawOptions{});
   CHECK(broken.leave_largest_out.error_log == Approx(1.5).margin(0.15));
   CHECK_FALSE(broken.leave_largest_out.within_interval);
 }

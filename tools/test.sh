@@ -3,7 +3,8 @@
 # Release build, then a build under AddressSanitizer + UBSan (every bad-input test included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh
+# python3-torch: the trainer adapter (tools/python/muspec_torch) is tested against real PyTorch.
+MUSPEC_EXTRA_PACKAGES="python3-torch" tools/setup.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 if [ "${MUSPEC_SKIP_SANITIZERS:-0}" != "1" ]; then
   MUSPEC_BUILD_DIR=build-asan tools/setup.sh -DCMAKE_BUILD_TYPE=Debug -DMUSPEC_SANITIZE=ON -DMUSPEC_BUILD_BENCH=OFF

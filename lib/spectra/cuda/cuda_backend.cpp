@@ -4,8 +4,10 @@
 // (stream + handles + buffers) from a pool, so host-side reading and decoding of one matrix
 // overlaps the transfer and GPU work of others. Device memory is bounded by a budget: a call
 // waits until its bytes are free, and a matrix that can never fit runs on the CPU backend
-// instead (as does any call whose allocation fails), never an out-of-memory crash.
+// instead (as does any call whose allocation fails or that cuSOLVER cannot finish), never an
+// out-of-memory crash.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
@@ -101,19 +103,26 @@ class CudaBackend final : public SpectralBackend {
   template <class Work>
   bool on_gpu(size_t bytes, Work&& work) {
     t_fell_back = false;
-    if (bytes > budget_->total()) return fall_back();
-    std::unique_ptr<cuda::CudaContext> ctx = borrow();
+    if (broken_ || bytes > budget_->total()) return fall_back();
+    std::unique_ptr<cuda::CudaContext> ctx;
+    try {
+      ctx = borrow();  // a new context allocates pinned staging memory and may fail
+    } catch (const NumericalError&) {
+      return fall_back();
+    }
+    cudaSetDevice(device_);  // the calling thread may not have chosen it yet
     budget_->acquire(bytes);
     bool ok = true;
     try {
       work(*ctx);
     } catch (const cuda::DeviceOutOfMemory&) {
       ok = false;
-    } catch (...) {
-      ctx->trim();
-      budget_->release(bytes);
-      give_back(std::move(ctx));
-      throw;
+    } catch (const NumericalError&) {
+      // cuSOLVER did not converge, or the device failed. Either way the CPU answers this
+      // matrix; a device error that sticks (cudaDeviceSynchronize fails) sends every later
+      // matrix to the CPU as well.
+      ok = false;
+      if (cudaDeviceSynchronize() != cudaSuccess) broken_ = true;
     }
     if (!ok || ctx->held_bytes() > kKeepBytes) ctx->trim();
     budget_->release(bytes);
@@ -131,21 +140,33 @@ class CudaBackend final : public SpectralBackend {
     return cpu_->singular_values(copy, rows, cols, SpectralMethod::Gram, label).sigma;
   }
 
+  /// A context from the pool; at most streams_ exist, so extra callers wait for one.
   std::unique_ptr<cuda::CudaContext> borrow() {
-    {
-      std::lock_guard<std::mutex> lock(pool_mu_);
-      if (!pool_.empty()) {
-        auto ctx = std::move(pool_.back());
-        pool_.pop_back();
-        return ctx;
-      }
+    std::unique_lock<std::mutex> lock(pool_mu_);
+    returned_.wait(lock, [&] { return !pool_.empty() || created_ < streams_; });
+    if (!pool_.empty()) {
+      auto ctx = std::move(pool_.back());
+      pool_.pop_back();
+      return ctx;
     }
-    return std::make_unique<cuda::CudaContext>(device_);
+    ++created_;
+    lock.unlock();
+    try {
+      return std::make_unique<cuda::CudaContext>(device_);
+    } catch (...) {
+      lock.lock();
+      --created_;
+      returned_.notify_one();
+      throw;
+    }
   }
 
   void give_back(std::unique_ptr<cuda::CudaContext> ctx) {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    pool_.push_back(std::move(ctx));
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      pool_.push_back(std::move(ctx));
+    }
+    returned_.notify_one();
   }
 
   int device_;
@@ -154,7 +175,10 @@ class CudaBackend final : public SpectralBackend {
   std::unique_ptr<DeviceMemoryBudget> budget_;
   std::string description_;
   std::mutex pool_mu_;
+  std::condition_variable returned_;
   std::vector<std::unique_ptr<cuda::CudaContext>> pool_;
+  int created_ = 0;
+  std::atomic<bool> broken_{false};
 };
 
 }  // namespace
@@ -172,10 +196,8 @@ std::unique_ptr<SpectralBackend> try_make_cuda_backend(const BackendOptions& opt
   }
   try {
     return std::make_unique<CudaBackend>(0, options);
-  } catch (const Error& e) {
+  } catch (const Error& e) {  // DeviceOutOfMemory included
     if (why) *why = std::string("the CUDA device could not be used: ") + e.what();
-  } catch (const cuda::DeviceOutOfMemory& e) {
-    if (why) *why = "the CUDA device could not be used: " + e.what;
   }
   return nullptr;
 }

@@ -1,6 +1,7 @@
 #include "spectra/cuda/cuda_context.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "core/error.h"
@@ -42,20 +43,20 @@ void check(cudaError_t status, const char* what) {
   if (status == cudaSuccess) return;
   if (status == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();  // clear the sticky-free error so the context stays usable
-    throw DeviceOutOfMemory{std::string(what) + ": out of device memory"};
+    throw DeviceOutOfMemory(std::string(what) + ": out of device memory");
   }
   throw NumericalError(std::string(what) + ": " + cudaGetErrorString(status));
 }
 
 void check(cublasStatus_t status, const char* what) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
-  if (status == CUBLAS_STATUS_ALLOC_FAILED) throw DeviceOutOfMemory{std::string(what) + ": out of device memory"};
+  if (status == CUBLAS_STATUS_ALLOC_FAILED) throw DeviceOutOfMemory(std::string(what) + ": out of device memory");
   throw NumericalError(std::string(what) + ": " + cublas_status_text(status));
 }
 
 void check(cusolverStatus_t status, const char* what) {
   if (status == CUSOLVER_STATUS_SUCCESS) return;
-  if (status == CUSOLVER_STATUS_ALLOC_FAILED) throw DeviceOutOfMemory{std::string(what) + ": out of device memory"};
+  if (status == CUSOLVER_STATUS_ALLOC_FAILED) throw DeviceOutOfMemory(std::string(what) + ": out of device memory");
   throw NumericalError(std::string(what) + ": " + cusolver_status_text(status));
 }
 
@@ -64,8 +65,11 @@ DeviceBuffer::~DeviceBuffer() { release(); }
 void* DeviceBuffer::reserve(size_t bytes) {
   if (bytes <= bytes_ && ptr_) return ptr_;
   release();
-  check(cudaMalloc(&ptr_, std::max<size_t>(bytes, 256)), "cudaMalloc");
-  bytes_ = std::max<size_t>(bytes, 256);
+  void* p = nullptr;
+  const size_t n = std::max<size_t>(bytes, 256);
+  check(cudaMalloc(&p, n), "cudaMalloc");
+  ptr_ = p;
+  bytes_ = n;
   return ptr_;
 }
 
@@ -76,33 +80,46 @@ void DeviceBuffer::release() {
 }
 
 CudaContext::CudaContext(int device) : device_(device) {
-  check(cudaSetDevice(device), "cudaSetDevice");
-  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-  for (int i = 0; i < 2; ++i) {
-    check(cudaMallocHost(&staging_[i], kStagingBytes), "cudaMallocHost (pinned staging buffer)");
-    check(cudaEventCreateWithFlags(&staged_[i], cudaEventDisableTiming), "cudaEventCreate");
+  try {
+    check(cudaSetDevice(device), "cudaSetDevice");
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    for (int i = 0; i < 2; ++i) {
+      check(cudaMallocHost(&staging_[i], kStagingBytes), "cudaMallocHost (pinned staging buffer)");
+      check(cudaEventCreateWithFlags(&staged_[i], cudaEventDisableTiming), "cudaEventCreate");
+    }
+  } catch (...) {
+    destroy();  // a half-built context releases what it got
+    throw;
   }
 }
 
-CudaContext::~CudaContext() {
+CudaContext::~CudaContext() { destroy(); }
+
+void CudaContext::destroy() {
   cudaSetDevice(device_);
-  trim();
+  if (stream_) cudaStreamSynchronize(stream_);
+  matrix.release(), gram.release(), values.release(), workspace.release(), transposed.release(), info.release();
   if (params_) cusolverDnDestroyParams(params_);
   if (cusolver_) cusolverDnDestroy(cusolver_);
   if (cublas_) cublasDestroy(cublas_);
   for (int i = 0; i < 2; ++i) {
     if (staged_[i]) cudaEventDestroy(staged_[i]);
     if (staging_[i]) cudaFreeHost(staging_[i]);
+    staged_[i] = nullptr, staging_[i] = nullptr;
   }
   if (stream_) cudaStreamDestroy(stream_);
+  params_ = nullptr, cusolver_ = nullptr, cublas_ = nullptr, stream_ = nullptr;
 }
 
 cublasHandle_t CudaContext::cublas() {
   if (!cublas_) {
     check(cublasCreate(&cublas_), "cublasCreate");
     check(cublasSetStream(cublas_, stream_), "cublasSetStream");
-    // Plain IEEE arithmetic in every precision: no TF32 shortcuts behind our back.
-    check(cublasSetMathMode(cublas_, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+    // Plain IEEE arithmetic in every precision: no TF32 shortcuts behind our back, and
+    // reductions in the compute type (float32 for bf16 GEMMs), never in the output type.
+    check(cublasSetMathMode(cublas_, static_cast<cublasMath_t>(CUBLAS_PEDANTIC_MATH |
+                                                               CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)),
+          "cublasSetMathMode");
   }
   return cublas_;
 }
@@ -142,6 +159,7 @@ size_t CudaContext::held_bytes() const {
 }
 
 void CudaContext::trim() {
+  cudaStreamSynchronize(stream_);  // queued work may still use the buffers (no error check: this runs on error paths)
   matrix.release(), gram.release(), values.release(), workspace.release(), transposed.release(), info.release();
   host_workspace.clear();
   host_workspace.shrink_to_fit();

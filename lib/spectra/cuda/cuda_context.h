@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+
 namespace muspec::cuda {
 
 /// Throws NumericalError "<what>: <CUDA error string>" when `status` is not cudaSuccess.
@@ -24,9 +26,10 @@ void check(cudaError_t status, const char* what);
 void check(cublasStatus_t status, const char* what);
 void check(cusolverStatus_t status, const char* what);
 
-/// Thrown when a device allocation fails; the backend answers it with the CPU.
-struct DeviceOutOfMemory {
-  std::string what;
+/// Thrown when a device allocation fails; the backend answers it with the CPU. A
+/// NumericalError, so a path that does not fall back still reports it cleanly.
+struct DeviceOutOfMemory : NumericalError {
+  using NumericalError::NumericalError;
 };
 
 /// A device allocation that grows on demand and is freed with its owner.
@@ -65,17 +68,20 @@ class CudaContext {
   std::vector<char> host_workspace;
 
   /// Copies `bytes` from pageable host memory to `device_dst` through two pinned staging
-  /// buffers: the host copy of chunk k+1 overlaps the DMA of chunk k. Returns when the data
-  /// is on the device.
+  /// buffers: the host copy of chunk k+1 overlaps the DMA of chunk k. Returns once the host
+  /// source has been staged (it may be freed) and the last copy is queued on stream(); work
+  /// queued later on stream() sees the data.
   void upload(void* device_dst, const void* host_src, size_t bytes);
   /// Waits for all work queued on stream().
   void synchronize();
-  /// Frees the scratch buffers (after a large matrix, to leave memory to others).
+  /// Waits for the stream, then frees the scratch buffers (after a large matrix, to leave
+  /// memory to others, or after an error).
   void trim();
   /// Device bytes held by the scratch buffers now.
   size_t held_bytes() const;
 
  private:
+  void destroy();
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;

@@ -67,9 +67,8 @@ void gemm(cuda::CudaContext& ctx, const Layout& L, cublasOperation_t ta, cublasO
   const float fa = static_cast<float>(alpha), fb = static_cast<float>(beta);
   const void* pa = L.compute == CUBLAS_COMPUTE_64F ? static_cast<const void*>(&alpha) : &fa;
   const void* pb = L.compute == CUBLAS_COMPUTE_64F ? static_cast<const void*>(&beta) : &fb;
-  cuda::check(cublasGemmEx(ctx.cublas(), ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), pa, a,
-                           L.type, static_cast<int>(lda), b, L.type, static_cast<int>(ldb), pb, c, L.type,
-                           static_cast<int>(ldc), L.compute, CUBLAS_GEMM_DEFAULT),
+  cuda::check(cublasGemmEx_64(ctx.cublas(), ta, tb, m, n, k, pa, a, L.type, lda, b, L.type, ldb, pb, c, L.type, ldc,
+                              L.compute, CUBLAS_GEMM_DEFAULT),
               "cublasGemmEx");
 }
 

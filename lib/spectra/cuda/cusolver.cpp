@@ -96,8 +96,7 @@ std::vector<double> gesvd_values(CudaContext& ctx, const double* x, int64_t rows
   if (m < n) {                 // gesvd needs m >= n: use Mᵀ = x (rows x cols, column-major)
     auto* t = static_cast<double*>(ctx.transposed.reserve(static_cast<size_t>(rows * cols) * kDouble));
     const double one = 1.0, zero = 0.0;
-    check(cublasDgeam(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(cols), &one, a,
-                      static_cast<int>(cols), &zero, t, static_cast<int>(rows), t, static_cast<int>(rows)),
+    check(cublasDgeam_64(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, rows, cols, &one, a, cols, &zero, t, rows, t, rows),
           "cublasDgeam (transpose)");
     a = t;
     std::swap(m, n);
