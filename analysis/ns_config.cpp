@@ -103,7 +103,8 @@ json parameter_to_json(const NsConfigParameter& p) {
 
 json pattern_to_json(const NsConfigPattern& p) {
   json o = {{"regex", p.regex}, {"layers", {p.first_layer, p.last_layer}}};
-  for (auto& [k, v] : setting_to_json(p.setting).items()) o[k] = v;
+  const json setting = setting_to_json(p.setting);  // named: items() must not outlive it
+  for (const auto& [k, v] : setting.items()) o[k] = v;
   put_entry(o, p);
   if (!p.shape.empty()) o["shape"] = p.shape;
   o["predicted"] = p.predicted;

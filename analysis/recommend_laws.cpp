@@ -166,6 +166,18 @@ NsConfigPattern make_pattern(const LawPrediction& p, const std::string& op, cons
   return pat;
 }
 
+// "0-3, 7, 9-10" for sorted block indices.
+std::string ranges_text(const std::vector<int>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size();) {
+    size_t j = i;
+    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+    out += (out.empty() ? "" : ", ") + std::to_string(v[i]) + (j > i ? "-" + std::to_string(v[j]) : "");
+    i = j + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 NsConfig recommend_predicted(const std::string& laws_path, const LawsTarget& t, const RecommendOptions& o,
@@ -191,10 +203,11 @@ NsConfig recommend_predicted(const std::string& laws_path, const LawsTarget& t, 
   for (const std::string& op : family_muon_ops(r.naming)) {
     const std::string regex = *weight_name_regex(r.naming, op);
     const std::vector<int64_t> shape = op_shape(r.config, op);
+    std::vector<int> missing;
     for (int layer = 0; layer < r.layers; ++layer) {
       const LawPrediction* p = binding_law(preds, op, layer, r.layers);
       if (!p) {
-        if (uncovered) uncovered->push_back(op + " in block " + std::to_string(layer) + ": no law covers it");
+        missing.push_back(layer);
         continue;
       }
       const double lower = p->lower / o.margin;
@@ -206,6 +219,8 @@ NsConfig recommend_predicted(const std::string& laws_path, const LawsTarget& t, 
       }
       cfg.patterns.push_back(make_pattern(*p, op, regex, layer, lower, rule.choose(lower), shape));
     }
+    if (uncovered && !missing.empty())
+      uncovered->push_back(op + " in blocks " + ranges_text(missing) + ": no fitted law (refused or absent); the default applies");
   }
   return cfg;
 }

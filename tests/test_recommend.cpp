@@ -5,17 +5,22 @@
 
 #include <algorithm>
 #include <cmath>
+#include <regex>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "laws.h"
 #include "ns/catalog.h"
 #include "ns/design.h"
 #include "ns_config.h"
 #include "recommend.h"
+#include "recommend_laws.h"
+#include "test_support.h"
 #include "torch_groups.h"
 
 using namespace muspec;
+using muspec_test::TempDir;
 
 namespace {
 
@@ -259,4 +264,78 @@ TEST_CASE("recommend: the config validator names the problem", "[recommend]") {
   bad = j;
   bad["patterns"] = {{{"regex", "(?P<l>\\d+)"}, {"layers", {0, 1}}}};
   CHECK(ns_config_problem(bad).find("named groups") != std::string::npos);
+}
+
+// ---------------------------------------------------------------- predicted mode (laws)
+namespace {
+
+analysis::FittedLaw planted_law(const std::string& name, const std::string& op, int from_end, double log_a,
+                                double beta) {
+  analysis::FittedLaw l;
+  l.group.name = name;
+  l.group.op_type = op;
+  l.group.layer_from_end = from_end;
+  l.quantile_level = 0.05;
+  l.log_a = log_a, l.beta = beta;
+  l.se_log_a = 0.05, l.se_beta = 0.005, l.residual_scale = 0.1, l.dof = 3;
+  l.params_min = 1e8, l.params_max = 1e9, l.num_sizes = l.num_runs = 5;
+  return l;
+}
+
+}  // namespace
+
+TEST_CASE("recommend: predicted mode writes name patterns from the laws' lower bounds", "[recommend][laws]") {
+  TempDir dir("laws");
+  analysis::LawSet laws;
+  laws.kind = "momentum";
+  laws.quantiles = {0.05};
+  laws.laws = {planted_law("q", "q", -1, std::log(0.5), -0.25),
+               planted_law("down/layer-from-end:0", "down", 0, std::log(0.5), -0.6)};
+  const std::string path = dir.file("laws.json");
+  analysis::write_laws_json(path, laws);
+  LawsTarget t;
+  t.params = 7e10;
+  t.layers = 8;
+  RecommendOptions o;
+  o.margin = 1.5;
+  std::vector<std::string> uncovered;
+  const NsConfig c = recommend_predicted(path, t, o, &uncovered);
+  CHECK(ns_config_problem(ns_config_to_json(c)) == "");
+  CHECK(c.provenance.mode == "predicted");
+  CHECK(*c.provenance.target_params == 7e10);
+  REQUIRE(c.patterns.size() == 2);
+  const auto preds = analysis::predict_laws(laws, 7e10, 0.95);
+  const NsConfigPattern& q = c.patterns[0];
+  CHECK(q.op_type == "q");
+  CHECK(q.first_layer == 0);
+  CHECK(q.last_layer == 7);
+  CHECK(q.bound_kind == "predicted_lower");
+  CHECK(q.lower_bound == Approx(preds[0].lower / 1.5));
+  CHECK(q.extrapolated);
+  const NsConfigPattern& down = c.patterns[1];
+  CHECK(down.first_layer == 7);
+  CHECK(down.last_layer == 7);
+  CHECK(down.lower_bound == Approx(preds[1].lower / 1.5));
+  REQUIRE(uncovered.size() == 6);  // k, v, o, gate, up: no law; down in blocks 0-6
+  CHECK(uncovered.back().find("down in blocks 0-6") != std::string::npos);
+  // The regex full-matches Llama names and captures the block index.
+  std::smatch m;
+  const std::string name = "model.layers.3.self_attn.q_proj.weight";
+  REQUIRE(std::regex_match(name, m, std::regex(q.regex)));
+  CHECK(m[1] == "3");
+  CHECK_FALSE(std::regex_match(std::string("model.layers.3.self_attn.k_proj.weight"), std::regex(q.regex)));
+  // The steps reach the band from the bound, and one fewer does not (by hand).
+  for (const NsConfigPattern* p : {&q, &down}) {
+    REQUIRE(p->requirement_met);
+    CHECK(all_in_band(p->setting.coefficients, 0.0, p->setting.steps, grid(p->lower_bound), c.provenance.band));
+    CHECK_FALSE(all_in_band(p->setting.coefficients, 0.0, p->setting.steps - 1, grid(p->lower_bound, 20000),
+                            c.provenance.band));
+  }
+  CHECK(concrete_name(q.regex, 5, "model.") == "model.layers.5.self_attn.q_proj.weight");
+  // A quantile without a law is refused with the available levels.
+  o.quantile = 0.5;
+  CHECK_THROWS_WITH(recommend_predicted(path, t, o), Catch::Contains("0.05 (rel_frob)"));
+  t.layers.reset();
+  o.quantile = 0.05;
+  CHECK_THROWS_WITH(recommend_predicted(path, t, o), Catch::Contains("--layers"));
 }

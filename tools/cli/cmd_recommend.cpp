@@ -110,10 +110,14 @@ int run_recommend(RecommendArgs a) {
   NsConfig c = build_config(a, skipped);
   c.provenance.command = a.command_line;
   if (!a.quiet) print_table(c);
-  for (const auto& p : c.parameters)
-    if (!p.requirement_met)
-      std::cerr << "muspec: warning: " << p.name << ": no " << a.rec.family << " schedule within " << a.rec.max_steps
-                << " steps brings s >= " << g(p.lower_bound) << " into the band; wrote " << p.setting.steps << " steps\n";
+  auto warn_unmet = [&](const std::string& who, const NsConfigEntry& e) {
+    if (!e.requirement_met)
+      std::cerr << "muspec: warning: " << who << ": no " << a.rec.family << " schedule within " << a.rec.max_steps
+                << " steps brings s >= " << g(e.lower_bound) << " into the band; wrote " << e.setting.steps << " steps\n";
+  };
+  for (const auto& p : c.parameters) warn_unmet(p.name, p);
+  for (const auto& p : c.patterns)
+    warn_unmet(p.group + " (blocks " + std::to_string(p.first_layer) + "-" + std::to_string(p.last_layer) + ")", p);
   if (a.format == "torch-groups") {
     std::vector<std::string> notes;
     const std::string family = c.extra.contains("target") ? c.extra["target"].value("naming", "") : "";
