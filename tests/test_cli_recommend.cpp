@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "laws.h"
 #include "ns_config.h"
 #include "store/spectra_store.h"
 #include "test_support.h"
@@ -163,4 +164,46 @@ TEST_CASE("cli recommend: real training run d40 saves NS FLOPs", "[cli][recommen
   CHECK(j["totals"]["ratio"].get<double>() < 1.0);
   const auto p = run_muspec("plan --spectra '" + h5 + "' --step 50 --mean-steps 3 -q -o '" + out + "'");
   CHECK(p.exit_code == 0);
+}
+
+TEST_CASE("cli recommend --laws: patterns, shapes from a model config, torch-groups names", "[cli][recommend][laws]") {
+  const std::string config = muspec_test::source_dir() + "/sample_data/runs/d40/checkpoint-300/config.json";
+  if (!std::filesystem::exists(config)) return;
+  TempDir dir("laws");
+  muspec::analysis::LawSet laws;
+  laws.quantiles = {0.05};
+  muspec::analysis::FittedLaw l;
+  l.group.name = "mlp";
+  l.group.op_type = "";  // any op type
+  l.quantile_level = 0.05;
+  l.log_a = std::log(0.2), l.beta = -0.1, l.se_log_a = 0.05, l.se_beta = 0.005, l.residual_scale = 0.05, l.dof = 4;
+  l.params_min = 1e4, l.params_max = 1e6, l.num_sizes = l.num_runs = 6;
+  laws.laws = {l};
+  const std::string path = dir.file("laws.json"), out = dir.file("cfg.json");
+  muspec::analysis::write_laws_json(path, laws);
+  auto r = run_muspec("recommend --laws '" + path + "' --params 1e8 --model-config '" + config + "' -o '" + out + "'");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  json j = json::parse(muspec_test::read_text(out));
+  CHECK(muspec::ns_config_problem(j) == "");
+  CHECK(j["provenance"]["mode"] == "predicted");
+  CHECK(j["provenance"]["target_params"] == 1e8);
+  REQUIRE(j["patterns"].size() == 7);  // q k v o gate up down, all 4 blocks in one pattern each
+  for (const auto& p : j["patterns"]) {
+    CHECK(p["layers"] == json({0, 3}));
+    CHECK(p["bound_kind"] == "predicted_lower");
+    CHECK(p["flops"].get<double>() > 0);
+  }
+  CHECK(j["patterns"][4]["shape"] == json({112, 40}));  // gate: intermediate x hidden
+  CHECK(j["totals"]["default_flops"].get<double>() > 0);
+  r = run_muspec("recommend --laws '" + path + "' --params 1e8 --layers 2 --family designed --format torch-groups -o '" +
+                 out + "'");
+  REQUIRE(r.exit_code == 0);
+  j = json::parse(muspec_test::read_text(out));
+  size_t names = 0;
+  for (const auto& g : j["groups"]) {
+    CHECK(g["exact"] == false);
+    for (const auto& n : g["params"]) names += n.get<std::string>().rfind("model.layers.", 0) == 0;
+  }
+  CHECK(names == 14);
 }
