@@ -89,7 +89,9 @@ TorchGroup approximate(const NsConfigEntry& e, const std::vector<int64_t>& shape
     t.coefficients = best->second;
     t.steps = best_k;
     t.approximation = why + " (torch.optim.Muon takes one triple, no delta); replaced by the fewest repeats of one "
-                      "fixed triple meeting the same requirement: every s in [lower, 1] lands in the band";
+                      "fixed triple meeting the same requirement: " + std::to_string(t.steps) + " x " +
+                      triple_text(t.coefficients) + " brings every s = sigma/||G||_F in [lower_bound, 1] into [" +
+                      g(band.lo) + ", " + g(band.hi) + "]";
   } else {
     t.coefficients = ns::builtin_schedule("keller").polys.front();
     t.steps = std::min(std::max(e.setting.steps, 5), 99);
