@@ -6,25 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "core/build_config.h"
+#include "report.h"
 
 namespace muspec::analysis {
 
 namespace {
 
-std::string num(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-std::string csv_quote(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
+std::string num(double v) { return csv_number(v); }
 
 std::string fmt(const char* format, double v) {
   char buf[64];

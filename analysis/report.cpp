@@ -7,9 +7,7 @@
 
 namespace muspec {
 
-namespace {
-
-std::string num(double v) {
+std::string csv_number(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   char buf[40];
@@ -23,6 +21,10 @@ std::string csv_quote(const std::string& s) {
   for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
   return q + "\"";
 }
+
+namespace {
+
+std::string num(double v) { return csv_number(v); }
 
 nlohmann::json jnum(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 

@@ -11,6 +11,11 @@
 
 namespace muspec {
 
+/// A CSV number cell: %.17g, or inf / -inf / nan (pandas reads them as floats).
+std::string csv_number(double v);
+/// A CSV text cell, quoted (RFC 4180) when it holds a comma, quote or line break.
+std::string csv_quote(const std::string& s);
+
 /// "0.05" for 0.05, "0.5" for 0.5: the spelling of a quantile level in column and key names.
 std::string quantile_label(double q);
 

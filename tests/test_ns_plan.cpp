@@ -149,7 +149,7 @@ TEST_CASE("plan: planted spectra, by operator type, against enumeration by hand"
   for (const auto& m : in.matrices) budget += keller_flops(m.parts[0].rows, m.parts[0].cols, 3);
   CHECK(r.budget == Approx(budget));
   std::vector<std::vector<PlanOption>> groups;
-  for (const std::vector<int> members : {std::vector<int>{0, 1}, {2, 3}, {4}}) {
+  for (const std::vector<int>& members : {std::vector<int>{0, 1}, {2, 3}, {4}}) {
     std::vector<PlanOption> g;
     for (int k = 1; k <= 6; ++k) {
       PlanOption opt{k, 0, 1, 0};

@@ -1,8 +1,26 @@
 #!/usr/bin/env bash
-# Quick start, command 1: set up, build, and run muspec's main job on sample_data/.
-# Results go to out/ (spectra.h5, summary.csv, summary.json); the table is printed.
+# Quick start, command 1: set up, build, and run muspec's main job on sample_data/:
+#   scan      every matrix of every checkpoint (5 model sizes x 6 steps, weights and Muon momentum)
+#   fit       per-layer power laws of the settled spectra across the 5 sizes
+#   recommend per-layer NS steps and coefficients: measured for the largest run, and predicted
+#             from the laws for a 4x larger model
+# Results go to out/; the per-layer tables are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 mkdir -p out
-./build/tools/muspec scan sample_data -o out/spectra.h5 --summary out/summary.csv --json out/summary.json
+muspec=./build/tools/muspec
+
+echo "== muspec scan: singular values of every matrix"
+$muspec scan sample_data -o out/spectra.h5 --summary out/summary.csv --json out/summary.json --max-rows 20
+
+echo; echo "== muspec fit: q(M) = a * M^beta per operator type and depth quarter (quantiles 0.05 and 0.5)"
+$muspec fit out/spectra.h5 -o out/laws.json --csv out/fits.csv --burn-in 100 --quantiles 0.05,0.5
+
+echo; echo "== muspec recommend (measured): the largest run's momentum at its last step"
+$muspec recommend --spectra out/spectra.h5 --run d80 -o out/ns_config.json
+
+echo; echo "== muspec recommend (predicted): a 1.4M-parameter model of 4 blocks, from the laws"
+$muspec recommend --laws out/laws.json --params 1.4e6 --layers 4 -o out/ns_config_predicted.json
+
+echo; echo "muspec demo: wrote out/spectra.h5 out/summary.{csv,json} out/laws.json out/fits.csv out/ns_config.json out/ns_config_predicted.json"

@@ -57,10 +57,10 @@ std::string overview() {
                   "usage: muspec <command> [options]\n\ncommands:\n";
   for (const auto& c : subcommands()) {
     char line[256];
-    std::snprintf(line, sizeof line, "  %-8s %s\n", c.name, c.summary);
+    std::snprintf(line, sizeof line, "  %-10s %s\n", c.name, c.summary);
     s += line;
   }
-  s += "  help     show this overview, or `muspec help <command>`\n\n"
+  s += "  help       show this overview, or `muspec help <command>`\n\n"
        "exit codes: 0 ok, 1 some inputs skipped, 2 usage or fatal error\n";
   return s;
 }
@@ -71,6 +71,17 @@ bool is_subcommand(const std::string& w) {
 }
 
 }  // namespace
+
+std::string command_line_of(const CLI::App& sub, const std::string& name) {
+  std::string line = "muspec " + name;
+  for (const CLI::Option* o : sub.get_options()) {
+    if (o->count() == 0 || o->get_name() == "--help") continue;
+    line += " " + o->get_name();
+    if (o->get_expected_min() > 0)
+      for (const auto& r : o->results()) line += " " + r;
+  }
+  return line;
+}
 
 int run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -1,6 +1,10 @@
 // The muspec CLI: subcommand table, argument parsing, the one place errors become messages.
 #pragma once
 
+#include <string>
+
+namespace CLI { class App; }
+
 namespace muspec::cli {
 
 /// Exit codes of every muspec command.
@@ -11,5 +15,8 @@ enum ExitCode : int {
 };
 
 int run(int argc, char** argv);
+
+/// "muspec <name> --opt value ..." as the user gave it (for the provenance of output files).
+std::string command_line_of(const CLI::App& sub, const std::string& name);
 
 }  // namespace muspec::cli

@@ -162,13 +162,7 @@ Action setup_recommend(CLI::App& sub) {
   sub.add_option("-o,--output", a->output, "configuration file to write")->required();
   sub.add_flag("-q,--quiet", a->quiet, "no table");
   return [a, &sub] {
-    a->command_line = "muspec recommend";
-    for (const CLI::Option* o : sub.get_options()) {
-      if (o->count() == 0 || o->get_name() == "--help") continue;
-      a->command_line += " " + o->get_name();
-      if (o->get_expected_min() > 0)
-        for (const auto& r : o->results()) a->command_line += " " + r;
-    }
+    a->command_line = command_line_of(sub, "recommend");
     return run_recommend(*a);
   };
 }
