@@ -583,6 +583,31 @@ class TestConfigValidation(unittest.TestCase):
             mt.load_ns_config("/nonexistent/ns_config.json")
         self.assertIn("/nonexistent/ns_config.json", str(cm.exception))
 
+    def test_hostile_files_are_config_errors(self):
+        """Whatever the bytes, the loader raises ConfigError naming the file (never another
+        exception type): bad UTF-8, deep nesting, an over-long integer, a regex whose repeat
+        count overflows, a zero gain at zero, a steps count over muspec's limit."""
+        digits = "9" * 5000
+        hostile = {
+            "bad utf-8": b'{"format": "muspec.ns_config\xff"}',
+            "deep nesting": ("[" * 100000 + "]" * 100000).encode(),
+            "long integer": ('{"format": "muspec.ns_config", "version": ' + digits + "}").encode(),
+        }
+        for what, raw in hostile.items():
+            d = tempfile.mkdtemp()
+            path = os.path.join(d, "ns_config.json")
+            with open(path, "wb") as f:
+                f.write(raw)
+            with self.assertRaises(mt.ConfigError, msg=what) as cm:
+                mt.load_ns_config(path)
+            self.assertIn(path, str(cm.exception), what)
+        self.expect(lambda d: d["patterns"][0].update(regex="l\\.(\\d+){99999999999}\\.w"),
+                    "patterns[0].regex")
+        self.expect(lambda d: d["parameters"]["a.weight"]["coefficients"][0].__setitem__(0, 0.0),
+                    "coefficients[0][0]", "a must be > 0")
+        self.expect(lambda d: d["default"].update(steps=100, coefficients=[list(KJ)] * 100),
+                    "default.steps")
+
 
 class _TinyMLP(torch.nn.Module if torch is not None else object):
     def __init__(self, d_in=32, h=64, d_out=8):

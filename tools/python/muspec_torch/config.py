@@ -26,7 +26,7 @@ TORCH_GROUPS_FORMAT = "muspec.torch_groups"
 SUPPORTED_VERSION = 1
 DEFAULT_EPSILON = 1e-7
 #: Upper bound on NS steps accepted from a file (torch.optim.Muon uses the same limit).
-MAX_STEPS = 100
+MAX_STEPS = 99  # as muspec's own validator (analysis/ns_config.cpp)
 
 #: Keller Jordan's quintic (KellerJordan/Muon), used by ``Schedule.keller()``.
 KELLER_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -214,6 +214,8 @@ def _parse_triple(ctx: _Ctx, path: str, t) -> Tuple[float, float, float]:
         if not math.isfinite(v):
             ctx.fail(f"{path}[{j}]", f"coefficient must be finite, got {v!r}")
         out.append(float(v))
+    if not out[0] > 0:  # a is the gain at zero: a <= 0 would zero or flip small singular values
+        ctx.fail(f"{path}[0]", f"a must be > 0, got {out[0]!r}")
     return tuple(out)
 
 
@@ -237,9 +239,9 @@ def _parse_schedule(ctx: _Ctx, path: str, obj) -> Schedule:
             ctx.fail(f"{path}.normalization", f"expected an object, got {norm!r}")
         if "delta" in norm and norm["delta"] is not None:
             delta = norm["delta"]
-            if not _is_number(delta) or not math.isfinite(delta) or delta < 0 or delta >= 1:
+            if not _is_number(delta) or not math.isfinite(delta) or delta < 0:
                 ctx.fail(f"{path}.normalization.delta",
-                         f"expected a finite number in [0, 1), got {delta!r}")
+                         f"expected a finite number >= 0, got {delta!r}")
         if "epsilon" in norm and norm["epsilon"] is not None:
             eps = norm["epsilon"]
             if not _is_number(eps) or not math.isfinite(eps) or eps < 0:
@@ -296,7 +298,7 @@ def _parse_pattern(ctx: _Ctx, i: int, obj) -> PatternEntry:
         ctx.fail(f"{path}.regex", f"expected a non-empty string, got {regex!r}")
     try:
         compiled = re.compile(regex)
-    except re.error as e:
+    except (re.error, OverflowError, RecursionError, ValueError) as e:
         ctx.fail(f"{path}.regex", f"invalid regular expression {regex!r}: {e}")
     layers = obj.get("layers")
     if layers is not None:
@@ -327,6 +329,8 @@ def read_json(path_or_obj, what: str):
                 text = f.read()
         except OSError as e:
             raise ConfigError(f"{path}: cannot read {what}: {e.strerror or e}") from e
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: {what} is not valid UTF-8 (byte {e.start})") from e
         try:
             doc = json.loads(text, parse_constant=_reject_constant)
         except ConfigError as e:
@@ -334,6 +338,10 @@ def read_json(path_or_obj, what: str):
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: "
                               f"{e.msg}") from e
+        except RecursionError as e:
+            raise ConfigError(f"{path}: {what} is nested too deeply") from e
+        except ValueError as e:  # e.g. an integer with more digits than Python converts
+            raise ConfigError(f"{path}: invalid {what}: {e}") from e
         return doc, path
     raise TypeError(f"expected a path or a dict for the {what}, got {type(path_or_obj).__name__}")
 

@@ -138,7 +138,7 @@ def _parse_group_patterns(ctx, path, pats):
             ctx.fail(pp, f"expected an object with a non-empty 'regex', got {pat!r}")
         try:
             rx = re.compile(pat["regex"])
-        except re.error as e:
+        except (re.error, OverflowError, RecursionError, ValueError) as e:
             ctx.fail(f"{pp}.regex", f"invalid regular expression {pat['regex']!r}: {e}")
         layers = pat.get("layers")
         if layers is not None:
