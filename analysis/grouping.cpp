@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -107,7 +108,8 @@ GroupSelector parse_group_entry(const std::string& path, const nlohmann::json& e
       bad_field(path, at + ".depth", "expected 0 <= lo < hi <= 1");
   }
   if (e.contains("layer_from_end")) {
-    if (!e["layer_from_end"].is_number_integer() || e["layer_from_end"].get<int64_t>() < -1)
+    const auto& l = e["layer_from_end"];
+    if (!l.is_number_integer() || l.get<int64_t>() < -1 || l.get<int64_t>() > std::numeric_limits<int>::max())
       bad_field(path, at + ".layer_from_end", "expected an integer >= -1");
     s.layer_from_end = e["layer_from_end"].get<int>();
   }
@@ -161,8 +163,10 @@ std::vector<GroupSelector> read_group_file(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path, "", std::string("not valid JSON: ") + e.what());
   }
-  if (!doc.is_object() || doc.value("format", "") != kGroupFileFormat)
-    bad_field(path, "format", std::string("expected \"") + kGroupFileFormat + "\"");
+  if (!doc.is_object()) throw InputError(path, "", "expected a JSON object");
+  // Typed checks before every read: a wrong-typed field names the file and the field.
+  if (!doc.contains("format") || !doc["format"].is_string() || doc["format"].get<std::string>() != kGroupFileFormat)
+    bad_field(path, "format", std::string("expected the string \"") + kGroupFileFormat + "\"");
   if (!doc.contains("version") || doc["version"] != 1) bad_field(path, "version", "expected 1");
   if (!doc.contains("groups") || !doc["groups"].is_array() || doc["groups"].empty())
     bad_field(path, "groups", "expected a non-empty list");

@@ -199,16 +199,19 @@ std::string pattern_problem(const json& p) {
 
 std::string ns_config_problem(const json& j) {
   if (!j.is_object()) return "the document is not a JSON object";
-  if (j.value("format", "") != kNsConfigFormat)
-    return std::string("'format' is not \"") + kNsConfigFormat + "\"";
+  // Typed checks before every read: a wrong-typed field is a problem, never a json type_error.
+  if (!j.contains("format") || !j["format"].is_string() || j["format"].get<std::string>() != kNsConfigFormat)
+    return std::string("'format' is not the string \"") + kNsConfigFormat + "\"";
   if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<int64_t>() != kNsConfigVersion)
     return "'version' is not 1";
   for (const char* key : {"muspec_version", "created", "command"})
     if (!j.contains(key) || !j[key].is_string()) return std::string("missing string '") + key + "'";
   if (!j.contains("provenance") || !j["provenance"].is_object()) return "missing object 'provenance'";
-  const std::string mode = j["provenance"].value("mode", "");
+  const json& prov = j["provenance"];
+  const std::string mode =
+      prov.contains("mode") && prov["mode"].is_string() ? prov["mode"].get<std::string>() : std::string();
   if (mode != "measured" && mode != "predicted" && mode != "plan")
-    return "provenance.mode must be measured, predicted or plan";
+    return "provenance.mode must be the string measured, predicted or plan";
   if (!j.contains("default")) return "missing 'default'";
   if (std::string p = setting_problem(j["default"]); !p.empty()) return "default: " + p;
   if (!j.contains("parameters") || !j["parameters"].is_object()) return "missing object 'parameters'";

@@ -89,15 +89,32 @@ void summarize(const std::vector<std::vector<PlanOption>>& groups, Allocation& a
 
 }  // namespace
 
+void check_plan_limits(double budget, int cells) {
+  if (cells < 1 || cells > kMaxPlanCells)
+    throw UsageError("--cells must be between 1 and " + std::to_string(kMaxPlanCells) + " (got " +
+                     std::to_string(cells) + ")");
+  if (!(budget > 0.0) || !std::isfinite(budget)) {
+    char buf[120];
+    std::snprintf(buf, sizeof buf, "--budget must be a finite number of flops above 0 (got %g)", budget);
+    throw UsageError(buf);
+  }
+}
+
 Allocation allocate_budget(const std::vector<std::vector<PlanOption>>& groups, double budget, int cells) {
-  if (groups.empty() || cells < 1) throw UsageError("allocate_budget: no groups or no budget cells");
+  check_plan_limits(budget, cells);
+  if (groups.empty()) throw UsageError("allocate_budget: no groups");
   Allocation a;
   std::vector<double> levels;
   for (const auto& g : groups) {
     if (g.empty()) throw UsageError("allocate_budget: a group has no options");
-    double cheapest = kInf;
-    for (const PlanOption& o : g) levels.push_back(o.worst), cheapest = std::min(cheapest, o.flops);
+    double cheapest = kInf, dearest = 0.0;
+    for (const PlanOption& o : g) {
+      if (!(o.flops >= 0.0) || !std::isfinite(o.flops) || std::isnan(o.worst) || std::isnan(o.quality_sum))
+        throw UsageError("allocate_budget: an option has a non-finite cost or a NaN quality");
+      levels.push_back(o.worst), cheapest = std::min(cheapest, o.flops), dearest = std::max(dearest, o.flops);
+    }
     a.cheapest_flops += cheapest;
+    a.dearest_flops += dearest;
   }
   if (!(a.cheapest_flops <= budget)) return a;
   // 1. max-min: the largest level whose cheapest allocation fits (feasibility is monotone).
@@ -116,6 +133,23 @@ Allocation allocate_budget(const std::vector<std::vector<PlanOption>>& groups, d
   a.choice = cheapest_reaching(groups, level, &total);
   a.feasible = true;
   summarize(groups, a);
+  if (budget >= a.dearest_flops) {
+    // Every allocation fits: the groups are independent, so each takes its best option among
+    // those reaching the level (ties: the cheaper). Exact, no discretization, gap 0.
+    for (size_t g = 0; g < groups.size(); ++g) {
+      int best = a.choice[g];
+      for (size_t o = 0; o < groups[g].size(); ++o) {
+        const PlanOption &c = groups[g][o], &b = groups[g][best];
+        if (c.worst >= level && (c.quality_sum > b.quality_sum || (c.quality_sum == b.quality_sum && c.flops < b.flops)))
+          best = static_cast<int>(o);
+      }
+      a.choice[g] = best;
+    }
+    summarize(groups, a);
+    a.quality_sum_upper = a.quality_sum;
+    a.unconstrained = true;
+    return a;
+  }
   // 2. max mean among options reaching the level (knapsack, costs rounded up: feasible).
   std::vector<std::vector<char>> allowed(groups.size());
   for (size_t g = 0; g < groups.size(); ++g)
@@ -192,13 +226,21 @@ nlohmann::json plan_summary_json(const PlanResult& r, const PlanOptions& o) {
           {"mean_quality_upper_bound", a.quality_sum_upper / n},
           {"optimality_gap", (a.quality_sum_upper - a.quality_sum) / n},
           {"budget_cells", o.cells},
+          {"budget_covers_all", a.unconstrained},
           {"groups", groups}};
 }
 
 }  // namespace
 
-PlanResult plan_ns_budget(const NsInputs& inputs, const PlanOptions& o) {
+void check_plan_options(const PlanOptions& o) {
   if (o.budget.has_value() == o.mean_steps.has_value()) throw UsageError("plan: give exactly one of --budget or --mean-steps");
+  check_plan_limits(o.budget ? *o.budget : 1.0, o.cells);
+  if (o.mean_steps && !(*o.mean_steps >= 1.0 && *o.mean_steps <= o.max_steps))
+    throw UsageError("--mean-steps must lie in [1, --max-steps]");
+}
+
+PlanResult plan_ns_budget(const NsInputs& inputs, const PlanOptions& o) {
+  check_plan_options(o);
   const ScheduleRule rule(o.family, o.band, o.max_steps);
   RecommendOptions ro;
   ro.quantile = o.quantile;
@@ -213,6 +255,10 @@ PlanResult plan_ns_budget(const NsInputs& inputs, const PlanOptions& o) {
     const auto lb = parameter_lower_bound(m, ro);
     if (!full || !lb) {
       r.skipped.push_back(m.parameter + ": no stored spectrum (quality needs the singular values)");
+      continue;
+    }
+    if (const std::string why = lower_bound_problem(*lb); !why.empty()) {
+      r.skipped.push_back(m.parameter + " (record " + lower_bound_record(m, ro) + "): " + why);
       continue;
     }
     lower[i] = *lb;

@@ -43,10 +43,23 @@ struct Allocation {
   double quality_sum = 0.0;
   double quality_sum_upper = 0.0; ///< upper bound on the best quality_sum with worst ≥ `worst`
   double cheapest_flops = 0.0;    ///< cost of the cheapest allocation (for error messages)
+  double dearest_flops = 0.0;     ///< cost of the most expensive allocation
+  /// The budget covers the most expensive allocation: every group got its best option reaching
+  /// `worst` (the cheapest among equals) without the knapsack; quality_sum_upper = quality_sum.
+  bool unconstrained = false;
 };
 
+/// Largest `cells` accepted: the knapsack keeps (cells + 1) doubles twice and one byte per
+/// group and cell for the solution (10^7 cells: 160 MB + groups × 10 MB).
+inline constexpr int kMaxPlanCells = 10000000;
+
+/// Throws UsageError unless 1 ≤ cells ≤ kMaxPlanCells and budget is finite and > 0.
+void check_plan_limits(double budget, int cells);
+
 /// Solves max-min then max-sum under sum of flops ≤ budget. `groups[g]` lists group g's options
-/// (any order, non-empty). `cells` > 0 discretizes the budget for the knapsack.
+/// (any order, non-empty, finite non-negative costs). `cells` discretizes the budget for the
+/// knapsack; budget and cells are checked with check_plan_limits. A budget at or above the most
+/// expensive allocation is solved exactly without the knapsack (Allocation::unconstrained).
 Allocation allocate_budget(const std::vector<std::vector<PlanOption>>& groups, double budget, int cells = 50000);
 
 enum class PlanGrouping { OpType, Layer };
@@ -78,7 +91,12 @@ struct PlanResult {
   std::vector<std::string> skipped;
 };
 
-/// Plans the allocation. Throws UsageError when neither or both of budget and mean_steps are
+/// Throws UsageError unless exactly one of budget and mean_steps is given, the budget is finite
+/// and > 0, 1 ≤ cells ≤ kMaxPlanCells and mean_steps lies in [1, max_steps].
+void check_plan_options(const PlanOptions& o);
+
+/// Plans the allocation. Matrices whose lower bound is unusable (NaN, infinite, above 1: see
+/// lower_bound_problem) are skipped with the reason. Throws UsageError when neither or both of budget and mean_steps are
 /// given, or when the budget is below the cheapest allocation (one step everywhere; the
 /// message gives that cost).
 PlanResult plan_ns_budget(const NsInputs& inputs, const PlanOptions& o);

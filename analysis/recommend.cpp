@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -150,8 +151,18 @@ ns::Schedule designed_schedule(double lower, int steps) {
 
 }  // namespace
 
+std::string lower_bound_problem(double lower) {
+  if (std::isnan(lower)) return "the lower bound is NaN";
+  if (std::isinf(lower)) return "the lower bound is infinite";
+  if (lower > 1.0 + kLowerBoundTolerance)
+    return "the lower bound " + std::to_string(lower) + " is above 1 (normalized singular values never exceed 1)";
+  return {};
+}
+
 ScheduleRule::Choice ScheduleRule::choose(double lower) const {
-  lower = std::min(lower, 1.0);
+  const std::string problem = lower_bound_problem(lower);
+  if (!problem.empty()) throw UsageError("cannot choose NS steps: " + problem);
+  lower = std::min(lower, 1.0);  // only rounding (<= kLowerBoundTolerance) is left above 1
   const bool positive = lower > 0.0;
   const ns::Interval inputs{std::max(lower, 0.0), 1.0};
   Choice c;
@@ -181,10 +192,24 @@ std::optional<double> parameter_lower_bound(const NsMatrix& m, const RecommendOp
   for (const MatrixPart& p : m.parts) {
     const auto v = rel_frob_quantile(p, o.quantile);
     if (!v) return std::nullopt;
+    if (std::isnan(*v)) return std::numeric_limits<double>::quiet_NaN();  // std::min would drop it
     lo = lo ? std::min(*lo, *v) : *v;
   }
   if (lo) *lo /= o.margin;
   return lo;
+}
+
+std::string lower_bound_record(const NsMatrix& m, const RecommendOptions& o) {
+  // The part whose quantile is bad (NaN, or the one that made the minimum), else the first.
+  const MatrixPart* pick = &m.parts.front();
+  double best = std::numeric_limits<double>::infinity();
+  for (const MatrixPart& p : m.parts) {
+    const auto v = rel_frob_quantile(p, o.quantile);
+    if (!v) continue;
+    if (std::isnan(*v)) return "'" + p.record + "'";
+    if (*v < best) best = *v, pick = &p;
+  }
+  return "'" + pick->record + "'";
 }
 
 NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o, std::vector<std::string>* skipped) {
@@ -201,6 +226,10 @@ NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o, s
     const auto lower = parameter_lower_bound(m, o);
     if (!lower) {
       if (skipped) skipped->push_back(m.parameter + ": no quantile at level " + std::to_string(o.quantile));
+      continue;
+    }
+    if (const std::string why = lower_bound_problem(*lower); !why.empty()) {
+      if (skipped) skipped->push_back(m.parameter + " (record " + lower_bound_record(m, o) + "): " + why);
       continue;
     }
     const ScheduleRule::Choice c = rule.choose(*lower);

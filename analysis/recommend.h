@@ -76,8 +76,9 @@ class ScheduleRule {
     bool met = false;       ///< [ℓ, 1] lands in the band; else setting has max_steps steps
     ns::Interval image;     ///< exact output range of [ℓ, 1]
   };
-  /// The fewest steps k ≤ max_steps with every s ∈ [ℓ, 1] in the band. ℓ is clamped to 1;
-  /// ℓ ≤ 0 (a zero singular value at the quantile) cannot be met.
+  /// The fewest steps k ≤ max_steps with every s ∈ [ℓ, 1] in the band. ℓ ≤ 0 (a zero singular
+  /// value at the quantile) cannot be met. Callers check ℓ with lower_bound_problem first: a NaN,
+  /// infinite or > 1 ℓ throws UsageError naming the problem, never a setting.
   Choice choose(double lower) const;
 
   const ns::Band& band() const { return band_; }
@@ -110,8 +111,19 @@ void check_recommend_options(const RecommendOptions& o);
 /// nullopt when no part has the quantile.
 std::optional<double> parameter_lower_bound(const NsMatrix& m, const RecommendOptions& o);
 
-/// Measured mode: one config entry per parameter. Parameters whose quantile is unavailable are
-/// appended to `skipped`. Provenance fields other than mode/quantile/family/band/margin are left
+/// ℓ may exceed 1 by this much (rounding of σ/‖G‖_F, see docs/spectra-h5.md); it is then used as 1.
+inline constexpr double kLowerBoundTolerance = 1e-6;
+
+/// Empty when ℓ can be planned for; else why not: NaN, infinite, or above 1 (+ tolerance), which
+/// only a damaged spectrum or a margin below 1 produces.
+std::string lower_bound_problem(double lower);
+
+/// The display name of the record behind a parameter's lower bound (quoted), for messages.
+std::string lower_bound_record(const NsMatrix& m, const RecommendOptions& o);
+
+/// Measured mode: one config entry per parameter. Parameters whose quantile is unavailable or
+/// whose ℓ fails lower_bound_problem are appended to `skipped` (with the record and the reason).
+/// Provenance fields other than mode/quantile/family/band/margin are left
 /// for the caller.
 NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o,
                             std::vector<std::string>* skipped = nullptr);

@@ -105,6 +105,19 @@ TEST_CASE("group files", "[grouping][io]") {
   muspec_test::expect_input_error([&] { make_groups(bad, {}); }, bad, "", {"groups[0].depth"});
   muspec_test::write_bytes(bad, R"({"format": "other", "version": 1, "groups": []})");
   muspec_test::expect_input_error([&] { make_groups(bad, {}); }, bad, "", {"format"});
+  // Wrong-typed fields: an InputError naming the file and the field, not a json type_error.
+  for (const char* doc : {R"({"format": 7, "version": 1, "groups": [{"name": "a"}]})",
+                          R"({"format": ["muspec.groups"], "version": 1, "groups": [{"name": "a"}]})",
+                          R"({"format": null, "version": 1, "groups": [{"name": "a"}]})",
+                          R"({"version": 1, "groups": [{"name": "a"}]})"}) {
+    INFO(doc);
+    muspec_test::write_bytes(bad, doc);
+    muspec_test::expect_input_error([&] { make_groups(bad, {}); }, bad, "", {"format", "muspec.groups"});
+  }
+  muspec_test::write_bytes(bad, R"({"format": "muspec.groups", "version": 1, "groups": [{"name": "a", "layer_from_end": 4294967296}]})");
+  muspec_test::expect_input_error([&] { make_groups(bad, {}); }, bad, "", {"groups[0].layer_from_end"});
+  muspec_test::write_bytes(bad, "[1, 2]");
+  muspec_test::expect_input_error([&] { make_groups(bad, {}); }, bad, "", {"JSON object"});
   muspec_test::write_bytes(bad, "{not json");
   muspec_test::expect_input_error([&] { make_groups(bad, {}); }, bad, "", {"not valid JSON"});
 }

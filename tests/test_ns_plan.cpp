@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -41,6 +42,44 @@ Best brute_force(const std::vector<std::vector<PlanOption>>& groups, double budg
     if (g == groups.size()) break;
   }
   return b;
+}
+
+// The best quality sum over allocations costing <= budget whose every option reaches `level`
+// (-1 when none does).
+double best_sum_at_level(const std::vector<std::vector<PlanOption>>& groups, double budget, double level) {
+  double best = -1.0;
+  std::vector<size_t> idx(groups.size(), 0);
+  while (true) {
+    double f = 0, s = 0;
+    bool ok = true;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      f += groups[g][idx[g]].flops;
+      s += groups[g][idx[g]].quality_sum;
+      ok = ok && groups[g][idx[g]].worst >= level;
+    }
+    if (ok && f <= budget) best = std::max(best, s);
+    size_t g = 0;
+    while (g < groups.size() && ++idx[g] == groups[g].size()) idx[g++] = 0;
+    if (g == groups.size()) break;
+  }
+  return best;
+}
+
+// The discretization bound of allocate_budget's knapsack with G groups and unit u = budget/cells:
+// a cost c takes ceil(c/u) <= c/u + 1 cells, so every allocation of true cost <= budget - G u
+// fits the rounded-up DP (the reported sum is at least their best), and one that fits the
+// rounded-down relaxation (floor(c/u) >= c/u - 1) costs <= budget + G u (the reported upper
+// bound is at most their best). Checks both sides: the gap can be no larger than
+// opt(budget + G u) - opt(budget - G u).
+void check_gap(const std::vector<std::vector<PlanOption>>& groups, double budget, int cells, const Allocation& a) {
+  const double slack = static_cast<double>(groups.size()) * budget / cells;
+  const double below = best_sum_at_level(groups, budget - slack, a.worst);
+  const double above = best_sum_at_level(groups, budget + slack, a.worst);
+  INFO("cells " << cells << ", sum " << a.quality_sum << ", upper " << a.quality_sum_upper << ", opt(B-Gu) "
+                << below << ", opt(B+Gu) " << above);
+  if (below >= 0) CHECK(a.quality_sum >= below - 1e-9);
+  CHECK(a.quality_sum_upper <= above + 1e-9);
+  CHECK(a.quality_sum_upper >= a.quality_sum);
 }
 
 std::vector<std::vector<PlanOption>> random_instance(std::mt19937& rng, bool integer_costs) {
@@ -95,6 +134,7 @@ TEST_CASE("plan: real-valued costs: max-min exact, mean within the reported boun
       CHECK(a.worst == b.worst);
       CHECK(a.quality_sum <= b.sum + 1e-9);
       CHECK(a.quality_sum_upper >= b.sum - 1e-9);
+      check_gap(groups, budget, cells, a);
     }
   }
 }
@@ -169,6 +209,7 @@ TEST_CASE("plan: planted spectra, by operator type, against enumeration by hand"
   CHECK(r.allocation.quality_sum <= b.sum + 1e-9);
   CHECK(r.allocation.quality_sum_upper >= b.sum - 1e-9);
   CHECK(r.allocation.flops <= budget);
+  check_gap(groups, budget, o.cells, r.allocation);
   // The config gives every member its group's steps.
   REQUIRE(r.config.parameters.size() == 5);
   for (const auto& p : r.config.parameters) {
@@ -192,5 +233,67 @@ TEST_CASE("plan: a budget below one step everywhere is refused with its cost", "
   CHECK_THROWS_AS(plan_ns_budget(in, o), UsageError);  // both given
   o.budget.reset();
   o.mean_steps = 0.5;
+  CHECK_THROWS_AS(plan_ns_budget(in, o), UsageError);
+}
+
+TEST_CASE("plan: --cells and --budget limits", "[plan]") {
+  const std::vector<std::vector<PlanOption>> groups = {{{1, 10.0, 0.5, 1.0}, {2, 20.0, 0.9, 1.8}},
+                                                       {{1, 5.0, 0.2, 0.2}, {2, 9.0, 0.6, 0.6}}};
+  for (const int cells : {0, -3, kMaxPlanCells + 1, 2147483647})
+    CHECK_THROWS_WITH(allocate_budget(groups, 30.0, cells), Catch::Contains("--cells must be between 1 and 10000000"));
+  CHECK(allocate_budget(groups, 30.0, 1).feasible);
+  for (const double budget : {std::nan(""), std::numeric_limits<double>::infinity(), 0.0, -5.0})
+    CHECK_THROWS_WITH(allocate_budget(groups, budget, 100), Catch::Contains("--budget must be a finite number"));
+  // A budget above the most expensive allocation (29 flops): solved exactly, no knapsack.
+  for (const double budget : {29.0, 1e300, std::numeric_limits<double>::max()}) {
+    const Allocation a = allocate_budget(groups, budget, 7);
+    REQUIRE(a.feasible);
+    CHECK(a.unconstrained);
+    CHECK(a.choice == std::vector<int>{1, 1});
+    CHECK(a.worst == 0.6);
+    CHECK(a.quality_sum == Approx(2.4));
+    CHECK(a.quality_sum_upper == a.quality_sum);
+    CHECK(a.dearest_flops == 29.0);
+  }
+  CHECK_FALSE(allocate_budget(groups, 28.0, 7).unconstrained);
+  // Through plan_ns_budget: checked before any work.
+  NsInputs in;
+  in.matrices = {planted("l0.q", "q", 0, 8, 1e-3)};
+  PlanOptions o;
+  o.budget = std::nan("");
+  CHECK_THROWS_WITH(plan_ns_budget(in, o), Catch::Contains("--budget must be a finite number"));
+  o.budget = 1e300;
+  o.cells = 300000000;
+  CHECK_THROWS_WITH(plan_ns_budget(in, o), Catch::Contains("--cells"));
+  o.cells = 50000;
+  const PlanResult r = plan_ns_budget(in, o);
+  CHECK(r.allocation.unconstrained);
+  CHECK(r.config.extra["plan"]["budget_covers_all"] == true);
+  CHECK(r.config.extra["plan"]["budget"].get<double>() == 1e300);
+}
+
+TEST_CASE("plan: NaN or above-1 lower bounds skip the matrix, naming the record", "[plan]") {
+  NsInputs in;
+  in.matrices = {planted("l0.q", "q", 0, 8, 1e-3), planted("l0.up", "up", 0, 8, 1e-2),
+                 planted("l1.up", "up", 1, 8, 1e-2)};
+  in.matrices[1].parts[0].record = "rec-up0";
+  in.matrices[2].parts[0].record = "rec-up1";
+  QuantileValue v;
+  v.q = 0.05;
+  v.rel_frob = std::nan("");
+  in.matrices[1].parts[0].quantiles = {v};
+  v.rel_frob = 1.5;
+  in.matrices[2].parts[0].quantiles = {v};
+  PlanOptions o;
+  o.mean_steps = 3.0;
+  const PlanResult r = plan_ns_budget(in, o);
+  REQUIRE(r.skipped.size() == 2);
+  CHECK_THAT(r.skipped[0], Catch::Contains("l0.up") && Catch::Contains("rec-up0") && Catch::Contains("NaN"));
+  CHECK_THAT(r.skipped[1], Catch::Contains("l1.up") && Catch::Contains("rec-up1") && Catch::Contains("above 1"));
+  REQUIRE(r.config.parameters.size() == 1);
+  CHECK(r.config.parameters[0].name == "l0.q");
+  CHECK(std::isfinite(r.config.parameters[0].lower_bound));
+  // Nothing usable left: refused, not an empty plan.
+  in.matrices.erase(in.matrices.begin());
   CHECK_THROWS_AS(plan_ns_budget(in, o), UsageError);
 }

@@ -164,7 +164,16 @@ TEST_CASE("recommend: a zero singular value at the quantile cannot be met", "[re
   const auto c = rule.choose(0.0);
   CHECK_FALSE(c.met);
   CHECK(c.setting.steps == 7);
-  CHECK(rule.choose(1.5).met);  // clamped to 1
+  // ℓ = 1 (+ rounding) is met; a NaN, infinite or > 1 ℓ is refused, never capped.
+  CHECK(rule.choose(1.0).met);
+  CHECK(rule.choose(1.0 + 0.5 * kLowerBoundTolerance).met);
+  for (const double bad_lower : {1.5, 1.0 + 10 * kLowerBoundTolerance, std::nan(""), HUGE_VAL}) {
+    INFO(bad_lower);
+    CHECK_FALSE(lower_bound_problem(bad_lower).empty());
+    CHECK_THROWS_AS(rule.choose(bad_lower), UsageError);
+  }
+  CHECK(lower_bound_problem(0.0).empty());
+  CHECK(lower_bound_problem(-0.0).empty());
   CHECK_THROWS_AS(ScheduleRule("no-such-family", std::nullopt, 5), UsageError);
   CHECK_THROWS_AS(ScheduleRule("keller", std::nullopt, 0), UsageError);
   RecommendOptions bad;
@@ -248,6 +257,40 @@ TEST_CASE("recommend: torch-groups approximation meets the same requirement", "[
   }
 }
 
+TEST_CASE("recommend: NaN and above-1 lower bounds skip the parameter with its record", "[recommend]") {
+  for (const char* family : {"keller", "designed"}) {
+    INFO(family);
+    NsInputs in = planted_inputs();
+    in.matrices[1].parts[0].record = "rec-up";
+    in.matrices[2].parts[0].record = "rec-down";
+    QuantileValue v;
+    v.q = 0.05;
+    v.rel_frob = std::nan("");
+    in.matrices[1].parts[0].quantiles = {v};
+    v.rel_frob = 5.0;
+    in.matrices[2].parts[0].quantiles = {v};
+    RecommendOptions o;
+    o.family = family;
+    std::vector<std::string> skipped;
+    const NsConfig c = recommend_measured(in, o, &skipped);
+    REQUIRE(skipped.size() == 2);
+    CHECK_THAT(skipped[0], Catch::Contains("layers.0.up.weight") && Catch::Contains("rec-up") && Catch::Contains("NaN"));
+    CHECK_THAT(skipped[1], Catch::Contains("layers.1.down.weight") && Catch::Contains("rec-down") &&
+                               Catch::Contains("above 1"));
+    REQUIRE(c.parameters.size() == 2);
+    for (const auto& p : c.parameters) {
+      CHECK(std::isfinite(p.lower_bound));
+      CHECK(std::isfinite(p.image.lo));
+      CHECK(std::isfinite(p.image.hi));
+    }
+    // A margin below 1 can push a valid quantile above 1: skipped as well.
+    o.margin = 1e-9;
+    skipped.clear();
+    CHECK(recommend_measured(planted_inputs(), o, &skipped).parameters.empty());
+    CHECK(skipped.size() == 4);
+  }
+}
+
 TEST_CASE("recommend: the config validator names the problem", "[recommend]") {
   const NsConfig c = recommend_measured(planted_inputs(), RecommendOptions{});
   nlohmann::json j = ns_config_to_json(c);
@@ -264,6 +307,20 @@ TEST_CASE("recommend: the config validator names the problem", "[recommend]") {
   bad = j;
   bad["patterns"] = {{{"regex", "(?P<l>\\d+)"}, {"layers", {0, 1}}}};
   CHECK(ns_config_problem(bad).find("named groups") != std::string::npos);
+  // Wrong types are problems, not json type_errors.
+  for (const nlohmann::json& f : {nlohmann::json(7), nlohmann::json::array({"muspec.ns_config"}), nlohmann::json()}) {
+    bad = j;
+    bad["format"] = f;
+    CHECK(ns_config_problem(bad).find("'format'") != std::string::npos);
+  }
+  bad = j;
+  bad.erase("format");
+  CHECK(ns_config_problem(bad).find("'format'") != std::string::npos);
+  for (const nlohmann::json& m : {nlohmann::json(1), nlohmann::json::object(), nlohmann::json(true)}) {
+    bad = j;
+    bad["provenance"]["mode"] = m;
+    CHECK(ns_config_problem(bad).find("provenance.mode") != std::string::npos);
+  }
 }
 
 // ---------------------------------------------------------------- predicted mode (laws)

@@ -279,6 +279,18 @@ TEST_CASE("spectra store: failed writes leave nothing behind", "[store]") {
       f.records[0].summary.quantiles[1].q = 0.0;
       needle = "repeat";
     }
+    SECTION("a quantile ratio above 1") {
+      f.records[0].summary.quantiles[1].rel_frob = 5.0;
+      needle = "quantile_rel_frob[1] (level 0.5) = 5 is outside [0, 1]";
+    }
+    SECTION("a NaN quantile ratio of an analysed matrix") {
+      f.records[2].summary.quantiles[0].rel_frob = kNaN;
+      needle = "record 2";
+    }
+    SECTION("an infinite singular value") {
+      f.records[0].sigma[2] = kInf;
+      needle = "sigma[2] is negative, infinite or NaN";
+    }
     const std::string path = dir.file("s.h5");
     try {
       muspec::write_spectra_h5(path, f);
@@ -346,6 +358,13 @@ void raw_replace_f64_array(hid_t obj, const char* name, const std::vector<double
   Raw space(H5Screate_simple(1, &n, nullptr), H5Sclose);
   Raw a(H5Acreate2(obj, name, H5T_IEEE_F64LE, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   REQUIRE(H5Awrite(a.id, H5T_NATIVE_DOUBLE, v.data()) >= 0);
+}
+
+void raw_replace_f64(hid_t obj, const char* name, double v) {
+  if (H5Aexists(obj, name) > 0) REQUIRE(H5Adelete(obj, name) >= 0);
+  Raw space(H5Screate(H5S_SCALAR), H5Sclose);
+  Raw a(H5Acreate2(obj, name, H5T_IEEE_F64LE, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  REQUIRE(H5Awrite(a.id, H5T_NATIVE_DOUBLE, &v) >= 0);
 }
 
 void raw_replace_i64(hid_t obj, const char* name, int64_t v) {
@@ -526,6 +545,61 @@ TEST_CASE("spectra store: crafted malformed files are rejected", "[store]") {
       REQUIRE(H5Dwrite(d0.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
       needle = "ascending";
       dataset = "/spectra/000000";
+    }
+    // Byte-patched summaries of record 0 (sigma 0, 1, 2; levels 0, 0.5, 1): recommend and plan
+    // read quantile_rel_frob, so a patched value must never get past the reader.
+    SECTION("patched quantile values") {
+      Raw d0(H5Dopen2(f.id, "/spectra/000000", H5P_DEFAULT), H5Dclose);
+      const muspec::SpectralSummary s = sample_file().records[0].summary;
+      REQUIRE(s.quantiles.size() == 3);
+      std::vector<double> rel_frob, sigma;
+      for (const auto& q : s.quantiles) rel_frob.push_back(q.rel_frob), sigma.push_back(q.sigma);
+      dataset = "/spectra/000000";
+      SECTION("rel_frob above 1") {
+        rel_frob[1] = 5.0;
+        raw_replace_f64_array(d0.id, "quantile_rel_frob", rel_frob);
+        needle = "quantile_rel_frob[1] (level 0.5) = 5 is outside [0, 1]";
+      }
+      SECTION("rel_frob NaN") {
+        rel_frob[1] = kNaN;
+        raw_replace_f64_array(d0.id, "quantile_rel_frob", rel_frob);
+        needle = "quantile_rel_frob[1] (level 0.5) = nan is not quantile_sigma / frobenius";
+      }
+      SECTION("rel_frob slightly off") {
+        rel_frob[2] *= 0.5;
+        raw_replace_f64_array(d0.id, "quantile_rel_frob", rel_frob);
+        needle = "quantile_rel_frob[2]";
+      }
+      SECTION("rel_max negative") {
+        raw_replace_f64_array(d0.id, "quantile_rel_max", {0.0, -0.5, 1.0});
+        needle = "quantile_rel_max[1] (level 0.5) = -0.5 is outside [0, 1]";
+      }
+      SECTION("quantile_sigma not the quantile of sigma") {
+        sigma[1] = 1.5;
+        raw_replace_f64_array(d0.id, "quantile_sigma", sigma);
+        needle = "quantile_sigma[1] (level 0.5) = 1.5 disagrees with sigma (expected 1)";
+      }
+      SECTION("quantile_sigma negative") {
+        sigma[0] = -1.0;
+        raw_replace_f64_array(d0.id, "quantile_sigma", sigma);
+        needle = "quantile_sigma[0] (level 0) = -1 is negative";
+      }
+      SECTION("quantile_cond below 1") {
+        raw_replace_f64_array(d0.id, "quantile_cond", {kInf, 0.5, 1.0});
+        needle = "quantile_cond[1] (level 0.5) = 0.5 is below 1";
+      }
+      SECTION("frobenius NaN") {
+        raw_replace_f64(d0.id, "frobenius", kNaN);
+        needle = "frobenius = nan is not a finite";
+      }
+      SECTION("frobenius below sigma_max (and rel_frob consistent with it)") {
+        raw_replace_f64(d0.id, "frobenius", 1.0);
+        needle = "frobenius = 1 is smaller than sigma_max = 2";
+      }
+      SECTION("sigma_max not the largest sigma") {
+        raw_replace_f64(d0.id, "sigma_max", 4.0);
+        needle = "sigma_max = 4 is not the largest sigma 2";
+      }
     }
     SECTION("a record dataset renamed") {
       REQUIRE(H5Lmove(f.id, "/spectra/000001", f.id, "/spectra/extra", H5P_DEFAULT, H5P_DEFAULT) >= 0);

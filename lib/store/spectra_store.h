@@ -57,7 +57,15 @@ SpectraFile read_spectra_h5(const std::string& path);
 ///  * rows, cols, nonfinite, below_floor and tensor_shape entries >= 0; slice >= -1;
 ///  * sigma is empty (matrix not analysed) or has min(rows, cols) values, non-negative,
 ///    ascending, no NaN; sigma is empty when nonfinite > 0; below_floor <= sigma.size();
-///  * quantile levels lie in [0, 1] and are distinct.
+///  * sigma values are finite;
+///  * quantile levels lie in [0, 1] and are distinct; quantile_sigma is >= 0 and not inf,
+///    quantile_rel_max and quantile_rel_frob lie in [0, 1] (1e-6 tolerance), quantile_cond >= 1
+///    (NaN allowed for all of them, as summarize_spectrum writes for 0 / 0);
+///  * when sigma is present: sigma_max, sigma_min, frobenius, nuclear are finite and >= 0,
+///    sigma_max / sigma_min are the largest / smallest sigma, frobenius >= sigma_max, cond is
+///    sigma_max / sigma_min, and every quantile value is what quantile_linear(sigma, level),
+///    sigma_max and frobenius give (relative tolerance 1e-9; x / 0 is inf, 0 / 0 NaN).
+///    Unanalysed records (empty sigma) may hold any other summary numbers (NaN included).
 std::string spectrum_record_problem(const SpectrumRecord& r);
 
 }  // namespace muspec

@@ -69,6 +69,9 @@ void print_plan(const PlanResult& r) {
   std::printf("worst quality %s (optimal); mean quality %s (upper bound %s, gap %s)\n", g(a.worst, 6).c_str(),
               g(a.quality_sum / n, 6).c_str(), g(a.quality_sum_upper / n, 6).c_str(),
               g((a.quality_sum_upper - a.quality_sum) / n, 3).c_str());
+  if (a.unconstrained)
+    std::printf("the budget covers the most expensive allocation (%s MFLOP): every group takes its best step count\n",
+                g(a.dearest_flops / 1e6, 6).c_str());
   print_uniform_baseline(r);
 }
 
@@ -77,6 +80,7 @@ int run_plan(PlanArgs a) {
   if (a.by == "optype") a.plan.by = PlanGrouping::OpType;
   else if (a.by == "layer") a.plan.by = PlanGrouping::Layer;
   else throw UsageError("--by '" + a.by + "': expected optype or layer");
+  check_plan_options(a.plan);  // before reading the file
   const SpectraFile f = read_spectra_h5(a.spectra);
   NsInputSelection sel;
   sel.run = a.run;
@@ -110,7 +114,7 @@ Action setup_plan(CLI::App& sub) {
   sub.add_option("--max-steps", a->plan.max_steps, "most NS steps per group")->capture_default_str();
   sub.add_option("--quantile", a->plan.quantile, "quantile whose lower bound is reported per matrix (and designed for)")
       ->capture_default_str();
-  sub.add_option("--cells", a->plan.cells, "budget discretization of the mean-quality knapsack")->capture_default_str();
+  sub.add_option("--cells", a->plan.cells, "budget discretization of the mean-quality knapsack, 1 to 10000000")->capture_default_str();
   sub.add_option("--run", a->run, "run to use when the spectra file holds several");
   sub.add_option("--step", a->step, "training step to use (default: the latest per parameter)");
   sub.add_option("--kind", a->kind, "auto (momentum when present, else weight) or an exact record kind")
