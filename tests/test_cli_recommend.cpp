@@ -10,6 +10,16 @@
 
 #include <nlohmann/json.hpp>
 
+#if defined(__has_include)
+#if __has_include(<hdf5.h>)
+#define MUSPEC_TEST_HDF5 1
+#include <hdf5.h>
+#elif __has_include(<hdf5/serial/hdf5.h>)
+#define MUSPEC_TEST_HDF5 1
+#include <hdf5/serial/hdf5.h>
+#endif
+#endif
+
 #include "laws.h"
 #include "ns_config.h"
 #include "store/spectra_store.h"
@@ -128,11 +138,99 @@ TEST_CASE("cli recommend/plan: usage errors exit 2 and name the problem", "[cli]
   CHECK(r.err.find("missing.h5") != std::string::npos);
   r = run_muspec("recommend --spectra '" + h5 + "' --family nope -o '" + out + "'");
   CHECK(r.exit_code == 2);
+  CHECK(r.err.find("'nope'") != std::string::npos);
   r = run_muspec("plan --spectra '" + h5 + "' --budget 10 -o '" + out + "'");
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("cheapest allocation") != std::string::npos);
+  // --budget must be finite and > 0; --cells within [1, 1e7] (checked before any work).
+  for (const char* budget : {"nan", "inf", "0", "-1e9"}) {
+    INFO(budget);
+    r = run_muspec("plan --spectra '" + h5 + "' --budget " + budget + " -o '" + out + "'");
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--budget must be a finite number of flops above 0") != std::string::npos);
+  }
+  for (const char* cells : {"0", "-5", "10000001", "2147483647"}) {
+    INFO(cells);
+    r = run_muspec("plan --spectra '" + h5 + "' --mean-steps 3 --cells " + cells + " -o '" + out + "'");
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--cells must be between 1 and 10000000") != std::string::npos);
+  }
   CHECK_FALSE(std::filesystem::exists(out));
 }
+
+TEST_CASE("cli plan: a budget above every allocation is solved exactly and said so", "[cli][plan]") {
+  TempDir dir("plan");
+  const std::string h5 = planted_file(dir), out = dir.file("plan.json");
+  const auto r = run_muspec("plan --spectra '" + h5 + "' --budget 1e300 --max-steps 6 -o '" + out + "'");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("the budget covers the most expensive allocation") != std::string::npos);
+  const json j = json::parse(muspec_test::read_text(out));
+  CHECK(muspec::ns_config_problem(j) == "");
+  CHECK(j["plan"]["budget"].get<double>() == 1e300);
+  CHECK(j["plan"]["budget_covers_all"] == true);
+  CHECK(j["plan"]["optimality_gap"].get<double>() == 0.0);
+}
+
+TEST_CASE("cli recommend/plan: a lower bound above 1 skips the parameter (exit 1), never capped", "[cli][recommend]") {
+  TempDir dir("rec");
+  const std::string h5 = planted_file(dir), out = dir.file("x.json");
+  // σ_max/‖G‖_F of the planted spectra is above 0.5: at q = 1 with margin 0.5, ℓ > 1.
+  auto r = run_muspec("recommend --spectra '" + h5 + "' --quantile 1 --margin 0.5 -o '" + out + "'");
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("model.layers.0.self_attn.q_proj.weight (record 'momentum:model.layers.0.self_attn.q_proj.weight')") !=
+        std::string::npos);
+  CHECK(r.err.find("is above 1") != std::string::npos);
+  if (std::filesystem::exists(out)) {
+    const json j = json::parse(muspec_test::read_text(out));
+    for (const auto& [name, e] : j["parameters"].items()) {
+      INFO(name);
+      CHECK(e["lower_bound"].is_number());
+      CHECK(e["output_range"][0].is_number());
+      CHECK(e["output_range"][1].is_number());
+    }
+  }
+}
+
+#ifdef MUSPEC_TEST_HDF5
+namespace {
+
+// Byte-patches one stored quantile value of a written file, as a damaged or edited file would.
+void patch_rel_frob(const std::string& path, const char* dataset, double value) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  const hid_t a = H5Aopen_by_name(f, dataset, "quantile_rel_frob", H5P_DEFAULT, H5P_DEFAULT);
+  REQUIRE(a >= 0);
+  double v[2];
+  REQUIRE(H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0);
+  v[0] = value;  // level 0.05
+  REQUIRE(H5Awrite(a, H5T_NATIVE_DOUBLE, v) >= 0);
+  REQUIRE(H5Aclose(a) >= 0);
+  REQUIRE(H5Fclose(f) >= 0);
+}
+
+}  // namespace
+
+TEST_CASE("cli recommend/plan: a patched quantile in spectra.h5 is refused, naming the dataset", "[cli][recommend]") {
+  for (const double value : {std::nan(""), 5.0, 0.9}) {
+    INFO(value);
+    TempDir dir("rec");
+    const std::string h5 = planted_file(dir), out = dir.file("x.json");
+    patch_rel_frob(h5, "/spectra/000001", value);
+    for (const std::string cmd : {"recommend --spectra '" + h5 + "' --family designed",
+                                  "recommend --spectra '" + h5 + "'", "plan --spectra '" + h5 + "' --mean-steps 3"}) {
+      const auto r = run_muspec(cmd + " -o '" + out + "'");
+      INFO(cmd << "\n" << r.out << r.err);
+      CHECK(r.exit_code == 2);
+      CHECK(r.err.find(h5) != std::string::npos);
+      CHECK(r.err.find("/spectra/000001") != std::string::npos);
+      CHECK(r.err.find("quantile_rel_frob[0] (level 0.05)") != std::string::npos);
+      CHECK_FALSE(std::filesystem::exists(out));
+    }
+  }
+}
+#endif
 
 TEST_CASE("cli plan: planted spectra under a mean-steps budget", "[cli][plan]") {
   TempDir dir("plan");
