@@ -1,6 +1,7 @@
 #include "burn_in.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -33,8 +34,9 @@ size_t auto_burn_in_end(const std::vector<int64_t>& steps, const std::vector<dou
                         double* band) {
   *band = std::max(rule.tolerance, rule.noise_multiplier * tail_noise(y));
   const size_t n = y.size();
-  const double latest_start = static_cast<double>(steps.back()) -
-                              rule.min_settled_span * static_cast<double>(steps.back() - steps.front());
+  // Spans in double: an int64 difference of hostile steps could overflow.
+  const double last = static_cast<double>(steps.back()), first = static_cast<double>(steps.front());
+  const double latest_start = last - rule.min_settled_span * (last - first);
   for (size_t k = 0; k + static_cast<size_t>(rule.min_settled) <= n && static_cast<double>(steps[k]) <= latest_start; ++k)
     if (within_band(y, k, *band)) return k;
   return n;
@@ -72,19 +74,26 @@ double robust_scale(const std::vector<double>& v) {
 BurnInRule parse_burn_in(const std::string& spec) {
   BurnInRule rule;
   if (spec == "auto") return rule;
-  const bool fractional = spec.find_first_of(".eE") != std::string::npos;
+  const std::string usage = "--burn-in: expected auto, a step (an integer in [0, 9223372036854775807]) or a fraction "
+                            "in [0, 1), got '" + spec + "'";
+  const char* begin = spec.data();
+  const char* end = begin + spec.size();
+  if (spec.find_first_of(".eE") == std::string::npos) {  // a step: an integer, parsed exactly
+    int64_t step = 0;
+    const auto [ptr, ec] = std::from_chars(begin, end, step);
+    if (ec == std::errc::result_out_of_range)
+      throw UsageError("--burn-in: step '" + spec + "' is out of range (at most 9223372036854775807)");
+    if (spec.empty() || ec != std::errc() || ptr != end || step < 0) throw UsageError(usage);
+    rule.mode = BurnInRule::Mode::Step;
+    rule.step = step;
+    return rule;
+  }
   std::istringstream in(spec);
   double value = 0;
-  if (!(in >> value) || !in.eof() || !std::isfinite(value) || value < 0)
-    throw UsageError("--burn-in: expected auto, a step or a fraction in [0, 1), got '" + spec + "'");
-  if (fractional) {
-    if (value >= 1.0) throw UsageError("--burn-in: a fraction must lie in [0, 1), got '" + spec + "'");
-    rule.mode = BurnInRule::Mode::Fraction;
-    rule.fraction = value;
-  } else {
-    rule.mode = BurnInRule::Mode::Step;
-    rule.step = static_cast<int64_t>(value);
-  }
+  if (!(in >> value) || !in.eof() || !std::isfinite(value) || value < 0) throw UsageError(usage);
+  if (value >= 1.0) throw UsageError("--burn-in: a fraction must lie in [0, 1), got '" + spec + "'");
+  rule.mode = BurnInRule::Mode::Fraction;
+  rule.fraction = value;
   return rule;
 }
 

@@ -29,8 +29,9 @@ struct BurnInRule {
   double min_settled_span = 0.2;  ///< fraction of the step range a settled segment covers (auto mode)
 };
 
-/// Parses "auto", "STEP" (a non-negative integer) or "FRACTION" (a number with '.' in [0, 1)).
-/// Throws UsageError naming the value otherwise.
+/// Parses "auto", "STEP" (an integer in [0, 2^63 - 1], parsed exactly, no exponent) or
+/// "FRACTION" (a number with '.' or an exponent, in [0, 1)). Throws UsageError naming the
+/// value otherwise (out-of-range steps included).
 BurnInRule parse_burn_in(const std::string& spec);
 
 /// The spelling of a rule, as written to laws.json ("auto", "500", "0.25").
@@ -48,8 +49,9 @@ struct SettledValue {
   std::string reason;            ///< why not settled
 };
 
-/// Settles one series. `steps` ascending and distinct, `values` > 0 and finite (one per step);
-/// the caller drops other points. Throws UsageError on mismatched lengths or unsorted steps.
+/// Settles one series. `steps` ascending and distinct (any int64: spans are computed in
+/// double), `values` > 0 and finite (one per step); the caller drops other points. Throws
+/// UsageError on mismatched lengths or unsorted steps.
 SettledValue settle_series(const std::vector<int64_t>& steps, const std::vector<double>& values,
                            const BurnInRule& rule);
 

@@ -26,7 +26,7 @@ std::string pad(std::string s, size_t width) {
 }
 
 std::string group_cells(const GroupSelector& g) {
-  return csv_quote(g.name) + "," + g.op_type + "," + num(g.depth_lo) + "," + num(g.depth_hi) + "," +
+  return csv_quote(g.name) + "," + csv_quote(g.op_type) + "," + num(g.depth_lo) + "," + num(g.depth_hi) + "," +
          std::to_string(g.layer_from_end);
 }
 
@@ -38,7 +38,7 @@ std::string fit_cells(const FittedLaw& f) {
        num(f.residual_scale) + "," + std::to_string(f.dof) + "," + num(f.params_min) + "," + num(f.params_max) + ",";
   s += l.done ? num(l.beta) + "," + num(l.error_log) + "," + num(l.relative_error) + "," + (l.within_interval ? "true" : "false")
               : ",,,";
-  return s;
+  return s + "," + num(f.member_sd);
 }
 
 std::string table_row(const FittedLaw& f) {
@@ -59,11 +59,12 @@ std::string laws_csv(const LawSet& laws) {
   std::string out =
       "group,op_type,depth_lo,depth_hi,layer_from_end,quantile,scale,kind,status,reason,method,num_runs,num_sizes,"
       "beta,se_beta,beta_ci_lo,beta_ci_hi,beta_boot_lo,beta_boot_hi,a,log_a,se_log_a,r2,residual_scale,dof,"
-      "params_min,params_max,llo_beta,llo_error_log,llo_relative_error,llo_within_interval\n";
+      "params_min,params_max,llo_beta,llo_error_log,llo_relative_error,llo_within_interval,member_sd\n";
   for (const auto& f : laws.laws) {
-    out += group_cells(f.group) + "," + num(f.quantile_level) + "," + f.scale + "," + laws.kind + "," + f.status + "," +
-           csv_quote(f.reason) + "," + f.method + "," + std::to_string(f.num_runs) + "," + std::to_string(f.num_sizes) + ",";
-    out += f.status == "ok" ? fit_cells(f) : std::string(17, ',');
+    out += group_cells(f.group) + "," + num(f.quantile_level) + "," + csv_quote(f.scale) + "," + csv_quote(laws.kind) +
+           "," + csv_quote(f.status) + "," + csv_quote(f.reason) + "," + csv_quote(f.method) + "," +
+           std::to_string(f.num_runs) + "," + std::to_string(f.num_sizes) + ",";
+    out += f.status == "ok" ? fit_cells(f) : std::string(18, ',');
     out += "\n";
   }
   return out;
@@ -77,11 +78,12 @@ std::string laws_table(const LawSet& laws) {
 }
 
 std::string predictions_csv(const std::vector<LawPrediction>& ps, double model_params) {
-  std::string out = "group,op_type,depth_lo,depth_hi,layer_from_end,quantile,scale,kind,model_params,predicted,lower,upper,level,extrapolated,beta\n";
+  std::string out = "group,op_type,depth_lo,depth_hi,layer_from_end,quantile,scale,kind,model_params,predicted,lower,upper,"
+                    "level,extrapolated,beta,member_lower,member_upper\n";
   for (const auto& p : ps)
-    out += group_cells(p.group) + "," + num(p.quantile_level) + "," + p.scale + "," + p.kind + "," + num(model_params) + "," +
-           num(p.predicted) + "," + num(p.lower) + "," + num(p.upper) + "," + num(p.level) + "," +
-           (p.extrapolated ? "true" : "false") + "," + num(p.beta) + "\n";
+    out += group_cells(p.group) + "," + num(p.quantile_level) + "," + csv_quote(p.scale) + "," + csv_quote(p.kind) + "," +
+           num(model_params) + "," + num(p.predicted) + "," + num(p.lower) + "," + num(p.upper) + "," + num(p.level) + "," +
+           (p.extrapolated ? "true" : "false") + "," + num(p.beta) + "," + num(p.member_lower) + "," + num(p.member_upper) + "\n";
   return out;
 }
 
@@ -93,6 +95,7 @@ std::string predictions_json(const std::vector<LawPrediction>& ps, double model_
                                {"depth", {p.group.depth_lo, p.group.depth_hi}}, {"layer_from_end", p.group.layer_from_end}}},
                     {"quantile", p.quantile_level}, {"scale", p.scale}, {"kind", p.kind},
                     {"predicted", jnum(p.predicted)}, {"lower", jnum(p.lower)}, {"upper", jnum(p.upper)},
+                    {"member_lower", jnum(p.member_lower)}, {"member_upper", jnum(p.member_upper)},
                     {"extrapolated", p.extrapolated}, {"beta", jnum(p.beta)}});
   const nlohmann::json doc = {{"format", "muspec.predictions"}, {"version", 1}, {"muspec_version", kVersion},
                               {"laws", laws_path}, {"model_params", model_params},
@@ -103,12 +106,16 @@ std::string predictions_json(const std::vector<LawPrediction>& ps, double model_
 std::string predictions_table(const std::vector<LawPrediction>& ps, double model_params) {
   std::string out = "predicted quantiles at M = " + fmt("%.4g", model_params) + " parameters";
   if (!ps.empty()) out += " (" + fmt("%g", 100 * ps.front().level) + "% prediction intervals)";
-  out += "\n" + pad("group", 26) + pad("q", 6) + pad("scale", 10) + pad("predicted", 12) + pad("interval", 26) + "beta\n";
+  out += "\n" + pad("group", 26) + pad("q", 6) + pad("scale", 10) + pad("predicted", 12) + pad("group mean", 24) +
+         pad("one matrix", 24) + "beta\n";
   for (const auto& p : ps)
     out += pad(p.group.name, 26) + pad(fmt("%g", p.quantile_level), 6) + pad(p.scale, 10) +
            pad(fmt("%.4g", p.predicted) + (p.extrapolated ? "*" : ""), 12) +
-           pad("[" + fmt("%.4g", p.lower) + ", " + fmt("%.4g", p.upper) + "]", 26) + fmt("%+.3f", p.beta) + "\n";
-  if (!ps.empty()) out += "'*': extrapolated beyond the fitted model sizes\n";
+           pad("[" + fmt("%.4g", p.lower) + ", " + fmt("%.4g", p.upper) + "]", 24) +
+           pad("[" + fmt("%.4g", p.member_lower) + ", " + fmt("%.4g", p.member_upper) + "]", 24) + fmt("%+.3f", p.beta) + "\n";
+  if (!ps.empty())
+    out += "'*': extrapolated beyond the fitted model sizes; group mean: interval of the mean over a group's matrices; "
+           "one matrix: interval of a single matrix (what recommend plans each layer for)\n";
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "laws.h"
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 
@@ -16,6 +17,9 @@ namespace {
 
 using nlohmann::json;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr int64_t kMaxCount = 1'000'000'000;   // dof, run and matrix counts
+constexpr int64_t kMaxLayerFromEnd = 1'000'000;
 
 json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 json pair(double lo, double hi) { return json::array({num(lo), num(hi)}); }
@@ -48,6 +52,7 @@ json law_json(const FittedLaw& f) {
             {"beta_ci95", pair(f.beta_ci_lo, f.beta_ci_hi)}, {"log_a_ci95", pair(f.log_a_ci_lo, f.log_a_ci_hi)},
             {"beta_bootstrap_ci95", f.has_bootstrap ? pair(f.beta_boot_lo, f.beta_boot_hi) : json(nullptr)},
             {"bootstrap_samples", f.bootstrap_samples}, {"r2", num(f.r2)}, {"residual_scale", num(f.residual_scale)},
+            {"member_sd", num(f.member_sd)},
             {"dof", f.dof}, {"params_range", pair(f.params_min, f.params_max)}, {"num_sizes", f.num_sizes},
             {"num_runs", f.num_runs}, {"leave_largest_out", llo_json(f.leave_largest_out)}});
   json runs = json::array();
@@ -63,88 +68,149 @@ class Reader {
 
   [[noreturn]] void fail(const std::string& where, const std::string& what) const { throw InputError(path_, "", where + ": " + what); }
 
+  static std::string key_path(const std::string& where, const char* key) { return where.empty() ? key : where + "." + key; }
+  static bool has(const json& obj, const char* key) { return obj.is_object() && obj.contains(key) && !obj[key].is_null(); }
+
   const json& field(const json& obj, const std::string& where, const char* key) const {
-    if (!obj.is_object() || !obj.contains(key)) fail(where + "." + key, "missing");
+    if (!obj.is_object() || !obj.contains(key)) fail(key_path(where, key), "missing");
     return obj[key];
   }
+  /// A number (optional ones: absent or null gives NaN, as written for non-finite values).
   double number(const json& obj, const std::string& where, const char* key, bool required = true) const {
-    if (!required && (!obj.contains(key) || obj[key].is_null())) return kNaN;
+    if (!required && !has(obj, key)) return kNaN;
     const json& v = field(obj, where, key);
-    if (!v.is_number()) fail(where + "." + key, "expected a number");
+    if (!v.is_number()) fail(key_path(where, key), "expected a number");
     return v.get<double>();
+  }
+  /// A required finite number, >= `min` when given.
+  double finite(const json& obj, const std::string& where, const char* key, double min = -kInf) const {
+    const double v = number(obj, where, key);
+    if (!std::isfinite(v) || v < min)
+      fail(key_path(where, key), min == -kInf ? "expected a finite number" : "expected a finite number >= " + fmt(min));
+    return v;
   }
   std::string text(const json& obj, const std::string& where, const char* key, bool required = true) const {
     if (!required && !obj.contains(key)) return "";
     const json& v = field(obj, where, key);
-    if (!v.is_string()) fail(where + "." + key, "expected a string");
+    if (!v.is_string()) fail(key_path(where, key), "expected a string");
     return v.get<std::string>();
   }
-  int integer(const json& obj, const std::string& where, const char* key, bool required = true) const {
-    if (!required && !obj.contains(key)) return 0;
+  /// An integer in [lo, hi], range-checked before narrowing (optional ones: absent gives `dflt`).
+  int64_t integer(const json& obj, const std::string& where, const char* key, int64_t lo, int64_t hi,
+                  bool required = true, int64_t dflt = 0) const {
+    if (!required && !obj.contains(key)) return dflt;
     const json& v = field(obj, where, key);
-    if (!v.is_number_integer()) fail(where + "." + key, "expected an integer");
-    return v.get<int>();
+    if (!v.is_number_integer()) fail(key_path(where, key), "expected an integer");
+    const std::string bounds = "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    if (v.is_number_unsigned()) {
+      const uint64_t u = v.get<uint64_t>();
+      if (hi < 0 || u > static_cast<uint64_t>(hi) || static_cast<int64_t>(u) < lo) fail(key_path(where, key), bounds);
+      return static_cast<int64_t>(u);
+    }
+    const int64_t i = v.get<int64_t>();
+    if (i < lo || i > hi) fail(key_path(where, key), bounds);
+    return i;
+  }
+  int count(const json& obj, const std::string& where, const char* key, bool required = true) const {
+    return static_cast<int>(integer(obj, where, key, 0, kMaxCount, required));
+  }
+  bool boolean(const json& obj, const std::string& where, const char* key) const {
+    if (!obj.contains(key)) return false;
+    const json& v = obj[key];
+    if (!v.is_boolean()) fail(key_path(where, key), "expected true or false");
+    return v.get<bool>();
   }
   std::pair<double, double> range(const json& obj, const std::string& where, const char* key, bool required = true) const {
-    if (!required && (!obj.contains(key) || obj[key].is_null())) return {kNaN, kNaN};
+    if (!required && !has(obj, key)) return {kNaN, kNaN};
     const json& v = field(obj, where, key);
-    if (!v.is_array() || v.size() != 2) fail(where + "." + key, "expected [lo, hi]");
-    auto one = [&](const json& e) { return e.is_null() ? kNaN : e.is_number() ? e.get<double>() : (fail(where + "." + key, "expected numbers"), 0.0); };
+    if (!v.is_array() || v.size() != 2) fail(key_path(where, key), "expected [lo, hi]");
+    auto one = [&](const json& e) { return e.is_null() ? kNaN : e.is_number() ? e.get<double>() : (fail(key_path(where, key), "expected numbers"), 0.0); };
     return {one(v[0]), one(v[1])};
   }
+  std::vector<std::string> strings(const json& obj, const std::string& where, const char* key) const {
+    std::vector<std::string> out;
+    if (!has(obj, key)) return out;
+    const json& v = obj[key];
+    if (!v.is_array()) fail(key_path(where, key), "expected a list of strings");
+    for (const auto& e : v) {
+      if (!e.is_string()) fail(key_path(where, key), "expected a list of strings");
+      out.push_back(e.get<std::string>());
+    }
+    return out;
+  }
+  const std::string& path() const { return path_; }
 
  private:
+  static std::string fmt(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+  }
   std::string path_;
 };
 
 GroupSelector read_group(const Reader& rd, const json& g, const std::string& at) {
   GroupSelector s;
+  if (!g.is_object()) rd.fail(at, "expected an object");
   s.name = rd.text(g, at, "name");
   s.op_type = rd.text(g, at, "op_type");
-  std::tie(s.depth_lo, s.depth_hi) = rd.range(g, at, "depth");
-  s.layer_from_end = rd.integer(g, at, "layer_from_end");
+  const json& d = rd.field(g, at, "depth");
+  if (!d.is_array() || d.size() != 2 || !d[0].is_number() || !d[1].is_number())
+    rd.fail(at + ".depth", "expected [lo, hi], two numbers in [0, 1]");
+  s.depth_lo = d[0].get<double>(), s.depth_hi = d[1].get<double>();
+  if (!(s.depth_lo >= 0 && s.depth_hi <= 1 && s.depth_lo <= s.depth_hi))
+    rd.fail(at + ".depth", "expected [lo, hi] with 0 <= lo <= hi <= 1");
+  s.layer_from_end = static_cast<int>(rd.integer(g, at, "layer_from_end", -1, kMaxLayerFromEnd));
   return s;
 }
 
 RunPoint read_run(const Reader& rd, const json& r, const std::string& at) {
   RunPoint p;
+  if (!r.is_object()) rd.fail(at, "expected an object");
   p.run = rd.text(r, at, "run");
-  p.model_params = rd.number(r, at, "model_params");
-  p.log_value = rd.number(r, at, "log_value");
+  p.model_params = rd.finite(r, at, "model_params", 0);
+  p.log_value = rd.finite(r, at, "log_value");
   p.log_se = rd.number(r, at, "log_se", false);
   p.weight = rd.number(r, at, "weight", false);
   p.residual = rd.number(r, at, "residual", false);
-  p.matrices = rd.integer(r, at, "matrices", false);
-  p.unsettled = rd.integer(r, at, "unsettled", false);
-  if (r.contains("members") && r["members"].is_array())
-    for (const auto& m : r["members"])
-      if (m.is_string()) p.members.push_back(m.get<std::string>());
+  p.matrices = rd.count(r, at, "matrices", false);
+  p.unsettled = rd.count(r, at, "unsettled", false);
+  p.members = rd.strings(r, at, "members");
   return p;
 }
 
 void read_fit_numbers(const Reader& rd, const json& j, const std::string& at, FittedLaw& f) {
-  f.log_a = rd.number(j, at, "log_a");
-  f.beta = rd.number(j, at, "beta");
-  f.se_log_a = rd.number(j, at, "se_log_a");
-  f.se_beta = rd.number(j, at, "se_beta");
-  f.cov_log_a_beta = rd.number(j, at, "cov_log_a_beta");
-  f.residual_scale = rd.number(j, at, "residual_scale");
-  f.dof = rd.integer(j, at, "dof");
+  f.log_a = rd.finite(j, at, "log_a");
+  f.beta = rd.finite(j, at, "beta");
+  f.se_log_a = rd.finite(j, at, "se_log_a", 0);
+  f.se_beta = rd.finite(j, at, "se_beta", 0);
+  f.cov_log_a_beta = rd.finite(j, at, "cov_log_a_beta");
+  // |cov| <= se_a se_b (Cauchy-Schwarz), with room for rounding in the written digits.
+  const double bound = f.se_log_a * f.se_beta;
+  if (std::fabs(f.cov_log_a_beta) > bound * (1 + 1e-9) + 1e-300)
+    rd.fail(at + ".cov_log_a_beta", "|cov| exceeds se_log_a * se_beta (not a covariance)");
+  f.residual_scale = rd.finite(j, at, "residual_scale", 0);
+  if (Reader::has(j, "member_sd")) {
+    f.member_sd = rd.finite(j, at, "member_sd", 0);
+  } else {
+    f.member_sd = 0, f.has_member_sd = false;
+  }
+  f.dof = static_cast<int>(rd.integer(j, at, "dof", 0, kMaxCount));
   std::tie(f.params_min, f.params_max) = rd.range(j, at, "params_range");
-  if (!(f.params_min > 0 && f.params_max >= f.params_min)) rd.fail(at + ".params_range", "expected 0 < lo <= hi");
-  if (f.dof < 0 || !(f.residual_scale >= 0)) rd.fail(at + ".dof", "expected dof >= 0 and residual_scale >= 0");
+  if (!(f.params_min > 0 && f.params_max >= f.params_min && std::isfinite(f.params_max)))
+    rd.fail(at + ".params_range", "expected finite 0 < lo <= hi");
   std::tie(f.beta_ci_lo, f.beta_ci_hi) = rd.range(j, at, "beta_ci95", false);
   std::tie(f.log_a_ci_lo, f.log_a_ci_hi) = rd.range(j, at, "log_a_ci95", false);
   std::tie(f.beta_boot_lo, f.beta_boot_hi) = rd.range(j, at, "beta_bootstrap_ci95", false);
   f.has_bootstrap = std::isfinite(f.beta_boot_lo);
-  f.bootstrap_samples = rd.integer(j, at, "bootstrap_samples", false);
+  f.bootstrap_samples = rd.count(j, at, "bootstrap_samples", false);
   f.r2 = rd.number(j, at, "r2", false);
-  f.num_sizes = rd.integer(j, at, "num_sizes", false);
-  f.num_runs = rd.integer(j, at, "num_runs", false);
+  f.num_sizes = rd.count(j, at, "num_sizes", false);
+  f.num_runs = rd.count(j, at, "num_runs", false);
 }
 
 void read_llo(const Reader& rd, const json& l, const std::string& at, LeaveLargestOut& o) {
-  o.done = l.value("done", false);
+  o.done = rd.boolean(l, at, "done");
   o.note = rd.text(l, at, "note", false);
   o.held_out_params = rd.number(l, at, "held_out_params", false);
   o.predicted_log = rd.number(l, at, "predicted_log", false);
@@ -152,11 +218,12 @@ void read_llo(const Reader& rd, const json& l, const std::string& at, LeaveLarge
   o.error_log = rd.number(l, at, "error_log", false);
   o.relative_error = rd.number(l, at, "relative_error", false);
   o.beta = rd.number(l, at, "beta", false);
-  o.within_interval = l.value("within_interval", false);
+  o.within_interval = rd.boolean(l, at, "within_interval");
 }
 
 FittedLaw read_law(const Reader& rd, const json& j, const std::string& at) {
   FittedLaw f;
+  if (!j.is_object()) rd.fail(at, "expected an object");
   f.group = read_group(rd, rd.field(j, at, "group"), at + ".group");
   f.quantile_level = rd.number(j, at, "quantile");
   if (!(f.quantile_level >= 0 && f.quantile_level <= 1)) rd.fail(at + ".quantile", "expected a level in [0, 1]");
@@ -167,11 +234,15 @@ FittedLaw read_law(const Reader& rd, const json& j, const std::string& at) {
   f.method = rd.text(j, at, "method", false);
   if (f.status != "ok") return f;
   read_fit_numbers(rd, j, at, f);
-  if (j.contains("leave_largest_out") && j["leave_largest_out"].is_object())
+  if (Reader::has(j, "leave_largest_out")) {
+    if (!j["leave_largest_out"].is_object()) rd.fail(at + ".leave_largest_out", "expected an object");
     read_llo(rd, j["leave_largest_out"], at + ".leave_largest_out", f.leave_largest_out);
-  if (j.contains("runs") && j["runs"].is_array())
+  }
+  if (Reader::has(j, "runs")) {
+    if (!j["runs"].is_array()) rd.fail(at + ".runs", "expected a list");
     for (size_t i = 0; i < j["runs"].size(); ++i)
       f.points.push_back(read_run(rd, j["runs"][i], at + ".runs[" + std::to_string(i) + "]"));
+  }
   return f;
 }
 
@@ -201,7 +272,8 @@ LawSet read_laws_json(const std::string& path) {
   const Reader rd(path);
   if (!doc.is_object() || !doc.contains("format") || doc["format"] != kLawsFormat)
     rd.fail("format", std::string("expected \"") + kLawsFormat + "\" (is this a laws.json from `muspec fit`?)");
-  if (rd.integer(doc, "", "version") != kLawsFormatVersion)
+  const json& version = rd.field(doc, "", "version");
+  if (!version.is_number_integer() || version != kLawsFormatVersion)
     rd.fail("version", "unsupported version " + doc["version"].dump() + " (this muspec reads version 1)");
   LawSet s;
   s.muspec_version = rd.text(doc, "", "muspec_version", false);
@@ -211,13 +283,20 @@ LawSet read_laws_json(const std::string& path) {
   s.grouping = rd.text(doc, "", "grouping", false);
   s.burn_in = rd.text(doc, "", "burn_in", false);
   s.method = rd.text(doc, "", "method", false);
-  if (doc.contains("inputs") && doc["inputs"].is_array())
-    for (const auto& i : doc["inputs"]) if (i.is_string()) s.inputs.push_back(i.get<std::string>());
+  s.path = path;
+  s.inputs = rd.strings(doc, "", "inputs");
   if (doc.contains("quantiles") && doc["quantiles"].is_array())
     for (const auto& q : doc["quantiles"]) if (q.is_number()) s.quantiles.push_back(q.get<double>());
   const json& laws = rd.field(doc, "", "laws");
   if (!laws.is_array()) rd.fail("laws", "expected a list");
-  for (size_t i = 0; i < laws.size(); ++i) s.laws.push_back(read_law(rd, laws[i], "laws[" + std::to_string(i) + "]"));
+  int without_member_sd = 0;
+  for (size_t i = 0; i < laws.size(); ++i) {
+    s.laws.push_back(read_law(rd, laws[i], "laws[" + std::to_string(i) + "]"));
+    without_member_sd += s.laws.back().status == "ok" && !s.laws.back().has_member_sd;
+  }
+  if (without_member_sd > 0)
+    s.notes.push_back(path + ": " + std::to_string(without_member_sd) + " fitted law(s) lack member_sd (an older file); "
+                      "taken as 0, so per-matrix intervals equal the group-mean intervals (refit to get them)");
   return s;
 }
 
@@ -231,11 +310,19 @@ double law_prediction_sd(const FittedLaw& law, double model_params) {
   return std::sqrt(std::max(0.0, var_line) + law.residual_scale * law.residual_scale);
 }
 
+double law_member_prediction_sd(const FittedLaw& law, double model_params) {
+  const double sd = law_prediction_sd(law, model_params);
+  return std::sqrt(sd * sd + law.member_sd * law.member_sd);
+}
+
 std::vector<LawPrediction> predict_laws(const LawSet& laws, double model_params, double level) {
-  if (!(model_params > 0) || !std::isfinite(model_params)) throw UsageError("--params: expected a model size > 0");
+  if (!(model_params >= kMinModelParams && model_params <= kMaxModelParams))
+    throw UsageError("--params: expected a model size in [1e3, 1e15] parameters");
   if (!(level > 0 && level < 1)) throw UsageError("--level: expected a level in (0, 1)");
+  const std::string file = laws.path.empty() ? "(laws)" : laws.path;
   std::vector<LawPrediction> out;
-  for (const auto& law : laws.laws) {
+  for (size_t i = 0; i < laws.laws.size(); ++i) {
+    const FittedLaw& law = laws.laws[i];
     if (law.status != "ok") continue;
     LawPrediction p;
     p.group = law.group;
@@ -244,15 +331,30 @@ std::vector<LawPrediction> predict_laws(const LawSet& laws, double model_params,
     p.kind = laws.kind;
     p.level = level;
     p.beta = law.beta;
+    p.law_index = i;
     const double y = law_log_prediction(law, model_params);
     p.predicted = std::exp(y);
     if (law.dof > 0) {
-      const double half = student_t_quantile(0.5 + 0.5 * level, law.dof) * law_prediction_sd(law, model_params);
-      p.lower = std::exp(y - half);
-      p.upper = std::exp(y + half);
+      const double t = student_t_quantile(0.5 + 0.5 * level, law.dof);
+      const double half = t * law_prediction_sd(law, model_params);
+      const double member_half = t * law_member_prediction_sd(law, model_params);
+      p.lower = std::exp(y - half), p.upper = std::exp(y + half);
+      p.member_lower = std::exp(y - member_half), p.member_upper = std::exp(y + member_half);
     } else {
-      p.lower = 0;
-      p.upper = std::numeric_limits<double>::infinity();
+      p.lower = p.member_lower = 0;
+      p.upper = p.member_upper = std::numeric_limits<double>::infinity();
+    }
+    const std::string at = "laws[" + std::to_string(i) + "]";
+    char m[32];
+    std::snprintf(m, sizeof m, "%g", model_params);
+    for (const auto& [what, v] : {std::pair<const char*, double>{"prediction", p.predicted}, {"lower bound", p.lower},
+                                  {"per-matrix lower bound", p.member_lower}}) {
+      if (!std::isfinite(v) || !std::isfinite(y))
+        throw InputError(file, "", at + ": the " + what + " at M = " + m + " is not a finite number (check log_a, beta "
+                         "and their standard errors)");
+      if (law.scale == "rel_frob" && v > 1.0)
+        throw InputError(file, "", at + ": the " + what + " at M = " + m + " exceeds 1, impossible on the rel_frob "
+                         "scale (sigma/||G||_F <= 1); the law is not credible");
     }
     p.extrapolated = model_params < law.params_min || model_params > law.params_max;
     out.push_back(p);

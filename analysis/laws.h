@@ -77,6 +77,11 @@ struct FittedLaw {
   double beta_boot_lo = 0, beta_boot_hi = 0;  ///< 95% percentile bootstrap over layers and steps
   double r2 = 0;              ///< weighted coefficient of determination
   double residual_scale = 0;  ///< s: weighted residual standard deviation (natural log units)
+  /// Pooled between-member standard deviation of the settled log-quantile: each member
+  /// matrix's scatter around its run's group mean, pooled over the runs (natural log units).
+  /// The per-matrix prediction interval adds it (docs/scaling-laws.md "Prediction").
+  double member_sd = 0;
+  bool has_member_sd = true;  ///< false when read from an older file without "member_sd" (then 0)
   int dof = 0;                ///< runs - 2
   double params_min = 0, params_max = 0;
   int num_sizes = 0, num_runs = 0;
@@ -96,6 +101,8 @@ struct LawSet {
   std::string method = "wls";
   std::vector<double> quantiles;
   std::vector<FittedLaw> laws;  ///< every group x quantile, refused ones included
+  std::string path;             ///< the file read by read_laws_json ("" when built in memory)
+  std::vector<std::string> notes;  ///< reader's one-line notes (e.g. laws without member_sd)
 };
 
 struct LawPrediction {
@@ -104,7 +111,11 @@ struct LawPrediction {
   std::string scale;          ///< "rel_frob" (sigma / ||X||_F, what NS sees), "rel_max" or "sigma"
   std::string kind;           ///< record kind of the law
   double predicted = 0;       ///< point prediction exp(log_a + beta log M) of the quantile at M
-  double lower = 0, upper = 0;  ///< prediction interval for a new run at `level`
+  double lower = 0, upper = 0;  ///< prediction interval of the group MEAN of a new run at `level`
+  /// Prediction interval of ONE member matrix of a new run (adds member_sd^2 to the variance):
+  /// the bound to plan each layer's NS for.
+  double member_lower = 0, member_upper = 0;
+  size_t law_index = 0;       ///< index of the law in LawSet::laws
   double level = 0.95;
   bool extrapolated = false;  ///< M outside [params_min, params_max] of the fit
   double beta = 0;            ///< the law's exponent, for display
@@ -121,16 +132,23 @@ void write_laws_json(const std::string& path, const LawSet& laws);
 /// The JSON document written by write_laws_json (non-finite numbers as null).
 std::string laws_json_text(const LawSet& laws);
 
-/// One prediction per law with status "ok", in file order. The interval is
+/// Plausible range of a target model size (--params), in parameters.
+inline constexpr double kMinModelParams = 1e3, kMaxModelParams = 1e15;
+
+/// One prediction per law with status "ok", in file order. The group-mean interval is
 /// exp(yhat -+ t_{dof, (1+level)/2} * sqrt(var_fit(M) + s^2)), where var_fit is the variance of
-/// the fitted line at log M and s^2 the residual variance of one run (weight 1). Laws with
-/// dof = 0 get lower = 0 and upper = inf. Throws UsageError unless model_params > 0 and
-/// 0 < level < 1.
+/// the fitted line at log M and s^2 the residual variance of one run (weight 1); the
+/// per-matrix interval uses sqrt(var_fit(M) + s^2 + member_sd^2). Laws with dof = 0 get
+/// lower = 0 and upper = inf. Throws UsageError unless kMinModelParams <= model_params <=
+/// kMaxModelParams and 0 < level < 1; throws InputError naming laws.path and laws[i] when a
+/// prediction or lower bound is not finite, or exceeds 1 on the rel_frob scale (σ/‖G‖_F <= 1).
 std::vector<LawPrediction> predict_laws(const LawSet& laws, double model_params, double level = 0.95);
 
 /// Predicted log value and its prediction standard deviation for one law at M (helpers of
 /// predict_laws, also used by the leave-largest-out check).
 double law_log_prediction(const FittedLaw& law, double model_params);
 double law_prediction_sd(const FittedLaw& law, double model_params);
+/// Prediction standard deviation of one member matrix: sqrt(law_prediction_sd^2 + member_sd^2).
+double law_member_prediction_sd(const FittedLaw& law, double model_params);
 
 }  // namespace muspec::analysis

@@ -62,7 +62,8 @@ struct PowerLawOptions {
 RunPoint aggregate_run(const RunSample& run);
 
 /// Fits one group and quantile level. Runs without settled members are dropped; fewer than
-/// `min_sizes` distinct sizes gives status "refused" with the reason.
+/// `min_sizes` distinct sizes gives status "refused" with the reason. Also sets member_sd, the
+/// pooled scatter of the member matrices around their run's group mean (docs/scaling-laws.md).
 FittedLaw fit_power_law(const GroupSelector& group, double quantile_level, const std::string& scale,
                         const std::vector<RunSample>& runs, const PowerLawOptions& options);
 

@@ -113,14 +113,16 @@ std::vector<LawPrediction> usable_predictions(const analysis::LawSet& laws, cons
   return out;
 }
 
-// The most conservative (smallest lower bound) law covering one operator in one block.
+// The most conservative (smallest per-matrix lower bound) law covering one operator in one block.
 const LawPrediction* binding_law(const std::vector<LawPrediction>& preds, const std::string& op, int layer,
                                  int layers) {
   const LawPrediction* best = nullptr;
   for (const LawPrediction& p : preds)
-    if (p.group.matches(op, layer, layers) && (!best || p.lower < best->lower)) best = &p;
+    if (p.group.matches(op, layer, layers) && (!best || p.member_lower < best->member_lower)) best = &p;
   return best;
 }
+
+constexpr int kMaxLayers = 100000;
 
 struct Resolved {
   int layers = 0;
@@ -130,12 +132,15 @@ struct Resolved {
 
 Resolved resolve_target(const LawsTarget& t) {
   Resolved r;
+  if (t.layers && (*t.layers < 1 || *t.layers > kMaxLayers)) throw UsageError("--layers must be in [1, 100000]");
   if (!t.model_config.empty()) r.config = parse_model_config(t.model_config);
   if (t.layers && r.config.num_layers > 0 && *t.layers != r.config.num_layers)
     throw UsageError("--layers " + std::to_string(*t.layers) + " contradicts " + t.model_config + " (" +
                      std::to_string(r.config.num_layers) + " layers)");
   r.layers = t.layers ? *t.layers : r.config.num_layers;
-  if (r.layers < 1 || r.layers > 100000)
+  if (!t.layers && !t.model_config.empty() && r.config.num_layers > kMaxLayers)
+    throw UsageError(t.model_config + ": " + std::to_string(r.config.num_layers) + " layers; at most 100000 are supported");
+  if (r.layers < 1)
     throw UsageError("recommend --laws: the number of blocks is unknown: give --layers L or --model-config");
   r.naming = !t.naming.empty() ? t.naming : !r.config.family.empty() ? r.config.family : "llama";
   if (resolve_family_hint(r.naming) != r.naming || family_muon_ops(r.naming).empty())
@@ -181,11 +186,13 @@ std::string ranges_text(const std::vector<int>& v) {
 }  // namespace
 
 NsConfig recommend_predicted(const std::string& laws_path, const LawsTarget& t, const RecommendOptions& o,
-                             std::vector<std::string>* uncovered) {
+                             std::vector<std::string>* uncovered, std::vector<std::string>* notes) {
   check_recommend_options(o);
-  if (!(t.params > 0.0) || !std::isfinite(t.params)) throw UsageError("--params must be a positive model size");
+  if (!(t.params >= analysis::kMinModelParams && t.params <= analysis::kMaxModelParams))
+    throw UsageError("--params must be a model size in [1e3, 1e15] parameters");
   const Resolved r = resolve_target(t);
   const analysis::LawSet laws = analysis::read_laws_json(laws_path);
+  if (notes) notes->insert(notes->end(), laws.notes.begin(), laws.notes.end());
   const std::vector<LawPrediction> preds = usable_predictions(laws, laws_path, t, o.quantile);
   const ScheduleRule rule(o.family, o.band, o.max_steps);
 
@@ -210,7 +217,7 @@ NsConfig recommend_predicted(const std::string& laws_path, const LawsTarget& t, 
         missing.push_back(layer);
         continue;
       }
-      const double lower = p->lower / o.margin;
+      const double lower = p->member_lower / o.margin;  // one matrix, not the group mean
       NsConfigPattern* last = cfg.patterns.empty() ? nullptr : &cfg.patterns.back();
       if (last && last->regex == regex && last->group == p->group.name && last->lower_bound == lower &&
           last->last_layer == layer - 1) {

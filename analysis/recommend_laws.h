@@ -1,7 +1,8 @@
 // Predicted mode of `muspec recommend` (docs/ns-config.md): NS settings for a target model size
 // from fitted spectral scaling laws (analysis/laws.h). For every Muon operator type of the
-// target's naming family and every block, the matching law groups' LOWER prediction bound of
-// the chosen quantile (σ/‖G‖_F scale) divided by the margin is the requirement ℓ; the fewest
+// target's naming family and every block, the matching law groups' per-matrix LOWER prediction
+// bound of the chosen quantile (σ/‖G‖_F scale; it includes the law's member_sd, the scatter of
+// one matrix around its group's mean) divided by the margin is the requirement ℓ; the fewest
 // steps of the family covering [ℓ, 1] are chosen as in measured mode. Consecutive blocks with
 // the same group and bound become one name pattern (regex + layer range).
 #pragma once
@@ -37,9 +38,11 @@ std::vector<std::string> family_muon_ops(const std::string& family);
 std::optional<std::string> concrete_name(const std::string& regex, int layer, const std::string& prefix);
 
 /// Predicted mode. Throws UsageError when the laws have no law at the quantile on the rel_frob
-/// scale, or the number of blocks is unknown. Operator/block pairs no law covers are listed in
-/// `uncovered` (the default setting applies to them).
+/// scale, the number of blocks is unknown or outside [1, 100000], or params is outside
+/// [1e3, 1e15]; InputError (file and laws[i]) when a law's prediction is not credible
+/// (analysis::predict_laws). Operator/block pairs no law covers are listed in `uncovered` (the
+/// default setting applies to them); the laws reader's notes go to `notes`.
 NsConfig recommend_predicted(const std::string& laws_path, const LawsTarget& target, const RecommendOptions& o,
-                             std::vector<std::string>* uncovered = nullptr);
+                             std::vector<std::string>* uncovered = nullptr, std::vector<std::string>* notes = nullptr);
 
 }  // namespace muspec

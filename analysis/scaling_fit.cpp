@@ -37,17 +37,33 @@ std::string resolve_kind(const std::vector<SpectrumRecord>& records, const std::
   return "weight";
 }
 
-/// Keeps the records that can enter a fit and files them by (run, matrix).
+/// One notice per run name that carries several model sizes (two scans whose runs share a name):
+/// they are kept apart as separate runs, never merged.
+void note_size_conflicts(const std::map<std::string, std::set<int64_t>>& sizes, ScalingFitResult& result) {
+  for (const auto& [run, set] : sizes) {
+    if (set.size() < 2) continue;
+    std::string list;
+    for (int64_t m : set) list += (list.empty() ? "" : ", ") + std::to_string(m);
+    result.notices.push_back("run name '" + run + "' appears with " + std::to_string(set.size()) +
+                             " model sizes (" + list + " parameters): kept as separate runs, one per size; rename "
+                             "the runs if they are different experiments");
+  }
+}
+
+/// Keeps the records that can enter a fit and files them by (run, model size, matrix).
 std::vector<MatrixHistory> collect_histories(const std::vector<SpectrumRecord>& records, const ScalingFitOptions& o,
                                              const std::string& kind, ScalingFitResult& result) {
-  std::map<std::pair<std::string, std::string>, MatrixHistory> table;
-  size_t no_size = 0, not_muon = 0, unanalysed = 0, duplicates = 0;
+  std::map<std::tuple<std::string, int64_t, std::string>, MatrixHistory> table;
+  std::map<std::string, std::set<int64_t>> sizes_of_run;
+  size_t no_size = 0, not_muon = 0, unanalysed = 0, duplicates = 0, negative_step = 0;
   for (const auto& r : records) {
     if (r.kind != kind || r.transform != o.transform) continue;
     if (!o.all_matrices && !r.muon) { ++not_muon; continue; }
     if (r.sigma.empty() && r.summary.quantiles.empty()) { ++unanalysed; continue; }
     if (r.model_params <= 0) { ++no_size; continue; }
-    MatrixHistory& h = table[{r.run, matrix_key(r)}];
+    if (r.step < -1) { ++negative_step; continue; }  // -1 = unknown step (one checkpoint)
+    sizes_of_run[r.run].insert(r.model_params);
+    MatrixHistory& h = table[{r.run, r.model_params, matrix_key(r)}];
     h.run = r.run, h.parameter = matrix_key(r), h.op_type = r.op_type;
     h.layer = r.layer, h.num_layers = r.num_layers, h.model_params = static_cast<double>(r.model_params);
     if (!h.by_step.emplace(r.step, &r).second) {
@@ -56,6 +72,8 @@ std::vector<MatrixHistory> collect_histories(const std::vector<SpectrumRecord>& 
     }
     ++result.records_used;
   }
+  note_size_conflicts(sizes_of_run, result);
+  if (negative_step) result.notices.push_back(std::to_string(negative_step) + " records with a negative training step (below -1, the 'unknown' mark) were left out");
   if (duplicates) result.notices.push_back(std::to_string(duplicates) + " records repeat a (run, matrix, step) already read; the first one is used");
   if (no_size) result.notices.push_back(std::to_string(no_size) + " records without a model size were left out (label runs with a manifest, docs/runs.md)");
   if (unanalysed) result.notices.push_back(std::to_string(unanalysed) + " unanalysed records were left out");

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "burn_in.h"
@@ -65,10 +66,40 @@ TEST_CASE("burn-in specs parse and print", "[burn_in]") {
   CHECK(burn_in_spec(step) == "500");
   CHECK(burn_in_spec(frac) == "0.25");
   CHECK(burn_in_spec(parse_burn_in("auto")) == "auto");
-  for (const char* bad : {"1.5", "-3", "abc", "", "10x", "nan"}) {
+  for (const char* bad : {"1.5", "-3", "abc", "", "10x", "nan", " 5", "5 ", "0x10", "1e3"}) {
     INFO(bad);
     CHECK_THROWS_AS(parse_burn_in(bad), muspec::UsageError);
   }
+}
+
+TEST_CASE("burn-in steps parse exactly over the whole int64 range and no further", "[burn_in]") {
+  const BurnInRule max = parse_burn_in("9223372036854775807");
+  CHECK(max.mode == BurnInRule::Mode::Step);
+  CHECK(max.step == std::numeric_limits<int64_t>::max());
+  CHECK(burn_in_spec(max) == "9223372036854775807");
+  // 2^53 + 1 is not a double: an exact parse keeps it.
+  CHECK(parse_burn_in("9007199254740993").step == 9007199254740993LL);
+  for (const char* bad : {"9223372036854775808", "99999999999999999999", "18446744073709551616"}) {
+    INFO(bad);
+    CHECK_THROWS_WITH(parse_burn_in(bad), Catch::Contains("out of range") && Catch::Contains(bad));
+  }
+  CHECK(parse_burn_in("0.5e-1").fraction == Approx(0.05));
+}
+
+TEST_CASE("hostile step values do not overflow the span computation", "[burn_in]") {
+  const int64_t lo = std::numeric_limits<int64_t>::min() + 1, hi = std::numeric_limits<int64_t>::max();
+  const std::vector<int64_t> steps = {lo, lo / 2, -5, 0, hi / 2, hi};
+  const std::vector<double> flat(steps.size(), 0.3);
+  const SettledValue v = settle_series(steps, flat, BurnInRule{});
+  CHECK(v.settled);
+  CHECK(v.burn_in_end_step == lo);  // a flat series is settled from its first point
+  CHECK(v.log_median == Approx(std::log(0.3)));
+  // A late jump: only the last points settle; the span rule (20% of the range) is computed in double.
+  std::vector<double> jump = flat;
+  jump[0] = jump[1] = 3.0;
+  const SettledValue w = settle_series(steps, jump, BurnInRule{});
+  CHECK(w.settled);
+  CHECK(w.burn_in_end_step == -5);
 }
 
 TEST_CASE("median and robust scale", "[burn_in]") {

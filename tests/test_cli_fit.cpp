@@ -189,3 +189,86 @@ TEST_CASE("scan then fit the real training runs in sample_data", "[cli][fit][e2e
   CHECK(a.exit_code == 0);
   CHECK(a.err.find("muspec: unsettled: run 'd") != std::string::npos);
 }
+
+TEST_CASE("fit and predict refuse hostile numbers: burn-in steps, model sizes, laws", "[cli][fit]") {
+  TempDir dir("fit-hostile");
+  const PlantedSweep p;
+  const auto scans = write_sweep(p, dir, 23);
+  const std::string laws_path = dir.file("laws.json");
+  for (const char* step : {"9223372036854775808", "99999999999999999999"}) {
+    auto r = run_muspec("fit" + joined(scans) + " -o " + laws_path + " --burn-in " + step + " -q");
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("out of range") != std::string::npos);
+    CHECK_FALSE(muspec_test::fs::exists(laws_path));
+  }
+  // The largest step parses exactly and keeps nothing: every group is refused, nothing crashes.
+  auto max = run_muspec("fit" + joined(scans) + " -o " + laws_path + " --burn-in 9223372036854775807 --group optype -q");
+  INFO(max.err);
+  CHECK(max.exit_code == 0);
+  CHECK(json::parse(muspec_test::read_text(laws_path))["burn_in"] == "9223372036854775807");
+
+  auto fit = run_muspec("fit" + joined(scans) + " -o " + laws_path + " --group optype --quantiles 0.05 -q");
+  INFO(fit.err);
+  REQUIRE(fit.exit_code == 0);
+  const json laws = json::parse(muspec_test::read_text(laws_path));
+  for (const auto& l : laws["laws"]) CHECK(l["member_sd"].get<double>() > 0);  // 0.05 planted per-matrix offsets
+  for (const char* m : {"0", "-5", "nan", "inf", "100", "1e16"}) {
+    auto r = run_muspec("predict --laws " + laws_path + " --params " + m);
+    INFO(m << ": " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--params") != std::string::npos);
+  }
+  auto ok = run_muspec("predict --laws " + laws_path + " --params 7e10");
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("one matrix") != std::string::npos);
+
+  // A law whose prediction is not a normalized singular value: exit 2 naming file and law.
+  json hostile = laws;
+  hostile["scale"] = "rel_frob";
+  for (auto& l : hostile["laws"]) l["scale"] = "rel_frob";
+  hostile["laws"][1]["beta"] = 1e308;
+  const std::string bad = dir.file("hostile.json");
+  muspec_test::write_bytes(bad, hostile.dump());
+  for (const std::string& cmd : {"predict --laws " + bad + " --params 7e10",
+                                "recommend --laws " + bad + " --params 7e10 --layers 8 -o " + dir.file("ns.json")}) {
+    auto r = run_muspec(cmd);
+    INFO(cmd << ": " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(bad) != std::string::npos);
+    CHECK(r.err.find("laws[1]") != std::string::npos);
+  }
+  CHECK_FALSE(muspec_test::fs::exists(dir.file("ns.json")));
+  auto layers = run_muspec("recommend --laws " + laws_path + " --params 7e10 --layers 0 -o " + dir.file("ns.json"));
+  CHECK(layers.exit_code == 2);
+  CHECK(layers.err.find("--layers must be in [1, 100000]") != std::string::npos);
+  auto params = run_muspec("recommend --laws " + laws_path + " --params 1e300 --layers 8 -o " + dir.file("ns.json"));
+  CHECK(params.exit_code == 2);
+  CHECK(params.err.find("--params") != std::string::npos);
+}
+
+TEST_CASE("fit keeps runs that share a name but differ in size apart, and says so", "[cli][fit]") {
+  TempDir dir("fit-names");
+  const std::vector<int64_t> sizes = {20'000'000, 150'000'000, 1'000'000'000};
+  std::vector<std::string> scans;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    muspec::SpectraFile f;
+    for (int64_t layer = 0; layer < 4; ++layer)
+      for (int64_t step : {100, 200, 300, 400})
+        f.records.push_back(muspec_test::planted_record("run", sizes[i], step, "q", layer, 4,
+                                                        std::exp(-2.0 - 0.3 * std::log(static_cast<double>(sizes[i])))));
+    scans.push_back(dir.file("scan" + std::to_string(i) + ".h5"));
+    muspec::write_spectra_h5(scans.back(), f);
+  }
+  const std::string laws_path = dir.file("laws.json");
+  auto r = run_muspec("fit" + joined(scans) + " -o " + laws_path + " --group optype --quantiles 0.05 --scale sigma -q");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("run name 'run' appears with 3 model sizes (20000000, 150000000, 1000000000") != std::string::npos);
+  const json laws = json::parse(muspec_test::read_text(laws_path));
+  REQUIRE(laws["laws"].size() == 1);
+  const json& l = laws["laws"][0];
+  REQUIRE(l["status"] == "ok");
+  CHECK(l["num_sizes"] == 3);
+  CHECK(l["beta"].get<double>() == Approx(-0.3).margin(1e-9));
+}

@@ -98,10 +98,11 @@ TEST_CASE("exact power laws are recovered exactly", "[power_law]") {
   }
 }
 
-TEST_CASE("planted exponents are recovered within their CI and within 0.03", "[power_law][planted]") {
+TEST_CASE("planted exponents are recovered within 0.03 and lie in their CI", "[power_law][planted]") {
   for (double beta : {-0.25, -0.96}) {
     PlantedLaw law;
     law.beta = beta;
+    int covered = 0;  // the PLANTED exponent inside the 95% t-interval
     for (uint64_t seed = 1; seed <= 20; ++seed) {
       PowerLawOptions o;
       o.bootstrap = 200;
@@ -110,12 +111,14 @@ TEST_CASE("planted exponents are recovered within their CI and within 0.03", "[p
       INFO("beta " << beta << " seed " << seed << " fitted " << f.beta << " [" << f.beta_ci_lo << ", " << f.beta_ci_hi << "]");
       REQUIRE(f.status == "ok");
       CHECK(std::fabs(f.beta - beta) < 0.03);
-      CHECK(f.beta_ci_lo < f.beta);
-      CHECK(f.beta_ci_hi > f.beta);
+      covered += f.beta_ci_lo <= beta && beta <= f.beta_ci_hi;
       CHECK(f.beta_boot_lo <= f.beta_boot_hi);
       CHECK(f.r2 > 0.9);
       CHECK(f.points.size() == law.sizes.size());
     }
+    // 20 fixed seeds at 95% coverage: 19 expected; fewer than 16 has probability ~0.3%.
+    INFO("beta " << beta << ": planted exponent inside the CI for " << covered << " of 20 seeds");
+    CHECK(covered >= 16);
   }
 }
 

@@ -32,6 +32,7 @@ int run_predict_command(const PredictArgs& a) {
   if (!a.out.empty() && !ends_with(a.out, ".json") && !ends_with(a.out, ".csv"))
     throw UsageError("-o: the file name must end in .json or .csv, got '" + a.out + "'");
   const LawSet laws = read_laws_json(a.laws_path);
+  for (const auto& n : laws.notes) std::cerr << "muspec: note: " << n << "\n";
   const std::vector<LawPrediction> ps = predict_laws(laws, a.params, a.level);
   if (ps.empty()) {
     std::cerr << "muspec: error: " << a.laws_path << " holds no fitted law (every group was refused)\n";
@@ -48,7 +49,7 @@ int run_predict_command(const PredictArgs& a) {
 Action setup_predict(CLI::App& sub) {
   auto a = std::make_shared<PredictArgs>();
   sub.add_option("--laws", a->laws_path, "laws.json written by `muspec fit`")->required();
-  sub.add_option("--params", a->params, "target model size in parameters (e.g. 7e10)")->required();
+  sub.add_option("--params", a->params, "target model size in parameters, in [1e3, 1e15] (e.g. 7e10)")->required();
   sub.add_option("--level", a->level, "prediction-interval level")->capture_default_str();
   sub.add_option("-o,--output", a->out, "also write the predictions (.json or .csv)");
   sub.add_flag("-q,--quiet", a->quiet, "no table on the terminal");
