@@ -200,13 +200,23 @@ namespace {
 void patch_rel_frob(const std::string& path, const char* dataset, double value) {
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   REQUIRE(f >= 0);
-  const hid_t a = H5Aopen_by_name(f, dataset, "quantile_rel_frob", H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t d = H5Dopen2(f, dataset, H5P_DEFAULT);
+  REQUIRE(d >= 0);
+  hid_t a = H5Aopen(d, "quantile_rel_frob", H5P_DEFAULT);
   REQUIRE(a >= 0);
   double v[2];
   REQUIRE(H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0);
+  REQUIRE(H5Aclose(a) >= 0);
   v[0] = value;  // level 0.05
+  REQUIRE(H5Adelete(d, "quantile_rel_frob") >= 0);
+  const hsize_t n = 2;
+  const hid_t space = H5Screate_simple(1, &n, nullptr);
+  a = H5Acreate2(d, "quantile_rel_frob", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+  REQUIRE(a >= 0);
   REQUIRE(H5Awrite(a, H5T_NATIVE_DOUBLE, v) >= 0);
   REQUIRE(H5Aclose(a) >= 0);
+  REQUIRE(H5Sclose(space) >= 0);
+  REQUIRE(H5Dclose(d) >= 0);
   REQUIRE(H5Fclose(f) >= 0);
 }
 
