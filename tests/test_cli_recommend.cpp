@@ -228,7 +228,7 @@ TEST_CASE("cli recommend/plan: a patched quantile in spectra.h5 is refused, nami
     TempDir dir("rec");
     const std::string h5 = planted_file(dir), out = dir.file("x.json");
     patch_rel_frob(h5, "/spectra/000001", value);
-    for (const std::string cmd : {"recommend --spectra '" + h5 + "' --family designed",
+    for (const std::string& cmd : {"recommend --spectra '" + h5 + "' --family designed",
                                   "recommend --spectra '" + h5 + "'", "plan --spectra '" + h5 + "' --mean-steps 3"}) {
       const auto r = run_muspec(cmd + " -o '" + out + "'");
       INFO(cmd << "\n" << r.out << r.err);

@@ -98,7 +98,11 @@ NsConfig build_config(const RecommendArgs& a, std::vector<std::string>& skipped)
   t.layers = a.layers;
   t.model_config = a.model_config;
   t.naming = a.naming;
-  NsConfig c = recommend_predicted(a.laws, t, a.rec, &skipped);
+  if (!a.run.empty() || a.step || a.kind != "auto")
+    std::cerr << "muspec: warning: --run, --step and --kind select records of a spectra file; they are ignored with --laws\n";
+  std::vector<std::string> notes;
+  NsConfig c = recommend_predicted(a.laws, t, a.rec, &skipped, &notes);
+  for (const auto& n : notes) std::cerr << "muspec: note: " << n << "\n";
   return c;
 }
 
