@@ -289,6 +289,25 @@ def _parse_entry(ctx: _Ctx, path: str, name: Optional[str], obj) -> ParameterEnt
                           bound_kind=_opt_str(ctx, path, obj, "bound_kind"), raw=obj)
 
 
+def parse_name_pattern(ctx: _Ctx, path: str, regex: str, layers):
+    """Compiles a name pattern and checks its optional ``layers`` = [first, last] (which needs a
+    capture group for the layer index). Returns ``(compiled, (first, last) or None)``."""
+    try:
+        compiled = re.compile(regex)
+    except (re.error, OverflowError, RecursionError, ValueError) as e:
+        ctx.fail(f"{path}.regex", f"invalid regular expression {regex!r}: {e}")
+    if layers is None:
+        return compiled, None
+    if (not isinstance(layers, list) or len(layers) != 2
+            or not all(_is_int(v) for v in layers) or layers[0] > layers[1]):
+        ctx.fail(f"{path}.layers", f"expected [first, last] integers with first <= last, "
+                                   f"got {layers!r}")
+    if compiled.groups < 1:
+        ctx.fail(f"{path}.regex", f"'layers' is set but regex {regex!r} has no capture "
+                                  f"group for the layer index")
+    return compiled, (layers[0], layers[1])
+
+
 def _parse_pattern(ctx: _Ctx, i: int, obj) -> PatternEntry:
     path = f"patterns[{i}]"
     if not isinstance(obj, dict):
@@ -296,20 +315,7 @@ def _parse_pattern(ctx: _Ctx, i: int, obj) -> PatternEntry:
     regex = obj.get("regex")
     if not isinstance(regex, str) or not regex:
         ctx.fail(f"{path}.regex", f"expected a non-empty string, got {regex!r}")
-    try:
-        compiled = re.compile(regex)
-    except (re.error, OverflowError, RecursionError, ValueError) as e:
-        ctx.fail(f"{path}.regex", f"invalid regular expression {regex!r}: {e}")
-    layers = obj.get("layers")
-    if layers is not None:
-        if (not isinstance(layers, list) or len(layers) != 2
-                or not all(_is_int(v) for v in layers) or layers[0] > layers[1]):
-            ctx.fail(f"{path}.layers", f"expected [first, last] integers with first <= last, "
-                                       f"got {layers!r}")
-        if compiled.groups < 1:
-            ctx.fail(f"{path}.regex", f"'layers' is set but regex {regex!r} has no capture "
-                                      f"group for the layer index")
-        layers = (layers[0], layers[1])
+    compiled, layers = parse_name_pattern(ctx, path, regex, obj.get("layers"))
     sched = _parse_schedule(ctx, path, obj)
     return PatternEntry(index=i, regex=regex, compiled=compiled, layers=layers, schedule=sched,
                         op_type=_opt_str(ctx, path, obj, "op_type"),

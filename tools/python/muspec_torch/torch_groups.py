@@ -23,7 +23,7 @@ import torch
 
 from .config import (ConfigError, NSConfig, TORCH_GROUPS_FORMAT, NS_CONFIG_FORMAT, _Ctx,
                      _check_format, _is_int, _is_number, _parse_triple, canonical_name,
-                     load_ns_config, read_json)
+                     load_ns_config, parse_name_pattern, read_json)
 from .mapping import (MappingError, _fmt_suggestions, _suggest, collect_named_parameters,
                       default_is_muon_eligible, map_parameters)
 
@@ -136,19 +136,7 @@ def _parse_group_patterns(ctx, path, pats):
         pp = f"{path}.patterns[{k}]"
         if not isinstance(pat, dict) or not isinstance(pat.get("regex"), str) or not pat["regex"]:
             ctx.fail(pp, f"expected an object with a non-empty 'regex', got {pat!r}")
-        try:
-            rx = re.compile(pat["regex"])
-        except (re.error, OverflowError, RecursionError, ValueError) as e:
-            ctx.fail(f"{pp}.regex", f"invalid regular expression {pat['regex']!r}: {e}")
-        layers = pat.get("layers")
-        if layers is not None:
-            if (not isinstance(layers, list) or len(layers) != 2
-                    or not all(_is_int(v) for v in layers) or layers[0] > layers[1]):
-                ctx.fail(f"{pp}.layers", f"expected [first, last] integers with first <= last, "
-                                         f"got {layers!r}")
-            if rx.groups < 1:
-                ctx.fail(f"{pp}.regex", "'layers' is set but the regex has no capture group")
-            layers = (layers[0], layers[1])
+        rx, layers = parse_name_pattern(ctx, pp, pat["regex"], pat.get("layers"))
         out.append((pat["regex"], rx, layers))
     return out
 
