@@ -23,7 +23,7 @@ struct ScanOptions {
   Device device = Device::Auto;
   InputTransform transform = InputTransform::None;
   int threads = 0;                         ///< 0 = all hardware threads
-  int gpu_streams = 0;                     ///< CUDA: matrices in flight at once; 0 = default (4)
+  int gpu_streams = 0;                     ///< CUDA: matrices in flight at once; 0 = default (8)
   int64_t min_dim = 2;                     ///< matrices with min(rows, cols) below this are ignored
   LabelOptions labels;                     ///< --kind, names, runs and steps
 };

@@ -73,7 +73,7 @@ class SpectralBackend {
 struct BackendOptions {
   Device device = Device::Auto;
   int blas_threads = 0;  ///< threads the backend's BLAS may use per call; 0 = all cores
-  int gpu_streams = 0;   ///< CUDA: matrices in flight at once, one stream each; 0 = default (4)
+  int gpu_streams = 0;   ///< CUDA: matrices in flight at once, one stream each; 0 = default (8)
 };
 
 /// Creates the backend for `options.device`. Device::Auto picks CUDA when this build has it

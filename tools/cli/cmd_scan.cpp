@@ -123,7 +123,7 @@ Action setup_scan(CLI::App& sub) {
   sub.add_option("--device", a->device, "auto | cpu | cuda")->capture_default_str();
   sub.add_option("--transform", a->transform, "none | sign (element-wise sign, as AdaMuon feeds NS)")->capture_default_str();
   sub.add_option("--threads", a->scan.threads, "worker threads (default: all cores)");
-  sub.add_option("--gpu-streams", a->scan.gpu_streams, "CUDA: matrices in flight at once, one stream each (default 4)")
+  sub.add_option("--gpu-streams", a->scan.gpu_streams, "CUDA: matrices in flight at once, one stream each (default 8)")
       ->check(CLI::Range(1, 64));
   sub.add_option("--min-dim", a->scan.min_dim, "ignore matrices whose smaller side is below this")->capture_default_str();
   sub.add_option("--kind", a->scan.labels.kind,

@@ -22,7 +22,7 @@ namespace muspec {
 
 namespace {
 
-constexpr int kDefaultStreams = 4;
+constexpr int kDefaultStreams = 8;  // measured on an H100: 4 -> 8 streams took the 8B set from 33 s to 23 s; 16 no better
 constexpr size_t kKeepBytes = size_t{512} << 20;       // an idle context keeps at most this much
 constexpr size_t kPerContextBytes = size_t{640} << 20;  // kept buffers + handles + cuSOLVER internals
 
