@@ -72,6 +72,12 @@ bool is_subcommand(const std::string& w) {
 
 }  // namespace
 
+std::string format_g(double x, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
+  return buf;
+}
+
 std::string command_line_of(const CLI::App& sub, const std::string& name) {
   std::string line = "muspec " + name;
   for (const CLI::Option* o : sub.get_options()) {

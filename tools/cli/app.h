@@ -16,6 +16,9 @@ enum ExitCode : int {
 
 int run(int argc, char** argv);
 
+/// printf's %.*g as a string: the number format of every CLI table.
+std::string format_g(double x, int digits);
+
 /// "muspec <name> --opt value ..." as the user gave it (for the provenance of output files).
 std::string command_line_of(const CLI::App& sub, const std::string& name);
 

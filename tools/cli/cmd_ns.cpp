@@ -29,11 +29,7 @@ namespace {
 
 using namespace muspec::ns;
 
-std::string g(double x, int digits = 6) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
-  return buf;
-}
+std::string g(double x, int digits = 6) { return format_g(x, digits); }
 
 std::string band_text(const Band& b) { return "[" + g(b.lo) + ", " + g(b.hi) + "]"; }
 

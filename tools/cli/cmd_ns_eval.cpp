@@ -35,11 +35,7 @@ namespace {
 using namespace muspec::ns;
 using nlohmann::json;
 
-std::string g(double x, int digits = 6) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
-  return buf;
-}
+std::string g(double x, int digits = 6) { return format_g(x, digits); }
 
 // One output table: column names and rows of JSON values (numbers or strings).
 struct Table {

@@ -30,11 +30,7 @@ struct PlanArgs {
   std::string command_line;
 };
 
-std::string g(double x, int digits = 4) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
-  return buf;
-}
+std::string g(double x, int digits = 4) { return format_g(x, digits); }
 
 // The best uniform allocation within the budget (same steps everywhere), for comparison.
 void print_uniform_baseline(const PlanResult& r) {

@@ -36,11 +36,7 @@ struct RecommendArgs {
   std::string command_line;
 };
 
-std::string g(double x, int digits = 4) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
-  return buf;
-}
+std::string g(double x, int digits = 4) { return format_g(x, digits); }
 
 std::string flops_text(const std::optional<double>& f) { return f ? g(*f / 1e6, 4) : "-"; }
 
