@@ -145,46 +145,70 @@ void analyse(SpectrumRecord rec, std::vector<double>& x, int64_t rows, int64_t c
   }
 }
 
+/// A record for a matrix with NaN/Inf entries: kept (so the count is in the outputs), not analysed.
+void record_nonfinite(SpectrumRecord rec, int64_t nonfinite, JobOutcome& out) {
+  rec.nonfinite = nonfinite;
+  out.skipped.push_back({rec.file, rec.name, std::to_string(nonfinite) + " non-finite entries (NaN/Inf); not analysed"});
+  out.records.push_back(std::move(rec));
+}
+
+/// One whole matrix, decoded by the backend (on the GPU for a CUDA backend).
+void analyse_stored(SpectrumRecord rec, const MatrixView& m, SpectralBackend& backend, const ScanOptions& o,
+                    JobOutcome& out) {
+  try {
+    StoredSpectrum st = backend.spectrum_of_stored(m, o.transform, o.method, rec.file + ": " + rec.name);
+    if (!st.values) return record_nonfinite(std::move(rec), st.conversion.nonfinite, out);
+    rec.method = method_name(st.values->method);
+    rec.device = device_name(st.values->device);
+    rec.floor = st.values->floor;
+    rec.sigma = std::move(st.values->sigma);
+    rec.summary = summarize_spectrum(rec.sigma, st.conversion.frobenius, rec.floor, o.quantiles);
+    out.records.push_back(std::move(rec));
+  } catch (const NumericalError& err) {
+    out.skipped.push_back({rec.file, rec.name, err.what()});
+  }
+}
+
+/// --split-fused: each part of a fused tensor (q/k/v rows, gate/up halves) is its own matrix.
+void analyse_parts(const SpectrumRecord& rec, const MatrixView& m, const std::vector<FusedPart>& parts,
+                   SpectralBackend& backend, const ScanOptions& o, JobOutcome& out) {
+  std::vector<double> x(static_cast<size_t>(m.rows * m.cols));
+  const DenseConversion conv = to_dense_row_major(m, o.transform, x.data());
+  if (conv.nonfinite > 0) return record_nonfinite(rec, conv.nonfinite, out);
+  for (const FusedPart& part : parts) {
+    SpectrumRecord pr = rec;
+    pr.op_type = operator_type_name(part.op);
+    pr.name = rec.name + ":" + pr.op_type;
+    std::vector<double> px = gather_part(x, m.rows, m.cols, part);
+    const int64_t prow = part.axis == 0 ? part.index.size() : m.rows, pcol = part.axis == 0 ? m.cols : part.index.size();
+    pr.rows = pr.transposed ? pcol : prow;
+    pr.cols = pr.transposed ? prow : pcol;
+    double sumsq = 0;
+    for (double v : px) sumsq += v * v;
+    analyse(std::move(pr), px, prow, pcol, std::sqrt(sumsq), backend, o, out);
+  }
+}
+
 /// Loads, converts and analyses every slice of one tensor. Never throws for input problems.
 JobOutcome run_job(const TensorJob& job, SpectralBackend& backend, const ScanOptions& o) {
   JobOutcome out;
   const TensorEntry& e = job.source->entries()[job.entry];
+  const auto& parts = job.labels->tensors[job.entry].parts;
   for (int64_t s = 0; s < job.slices; ++s) {
     SpectrumRecord rec = base_record(e, *job.labels, job.labels->tensors[job.entry], s, job.rows, job.cols, o);
     rec.device = device_name(backend.device());
-    std::vector<double> x(static_cast<size_t>(job.rows * job.cols));
-    DenseConversion conv;
     try {
-      // The handle (and its memory map) lives only while the matrix is converted, so a scan's
-      // resident memory stays near one matrix in float64, whatever the checkpoint size.
+      // The handle (and its memory map) lives only while this matrix is analysed, so a scan's
+      // resident memory stays near one matrix per worker, whatever the checkpoint size.
       TensorHandle h = job.source->load(job.entry);
-      conv = to_dense_row_major(matrix_of(h.view, s), o.transform, x.data());
+      const MatrixView m = matrix_of(h.view, s);
+      if (parts.empty())
+        analyse_stored(std::move(rec), m, backend, o, out);
+      else
+        analyse_parts(rec, m, parts, backend, o, out);
     } catch (const InputError& err) {
       out.skipped.push_back({err.file().empty() ? e.file : err.file(), e.name, err.reason()});
       return out;  // the whole tensor is unreadable: no point trying the other slices
-    }
-    rec.nonfinite = conv.nonfinite;
-    if (conv.nonfinite > 0) {
-      out.skipped.push_back({e.file, rec.name, std::to_string(conv.nonfinite) + " non-finite entries (NaN/Inf); not analysed"});
-      out.records.push_back(std::move(rec));
-      continue;
-    }
-    const auto& parts = job.labels->tensors[job.entry].parts;
-    if (parts.empty()) {
-      analyse(std::move(rec), x, job.rows, job.cols, conv.frobenius, backend, o, out);
-      continue;
-    }
-    for (const FusedPart& part : parts) {  // --split-fused: each part is its own matrix
-      SpectrumRecord pr = rec;
-      pr.op_type = operator_type_name(part.op);
-      pr.name = rec.name + ":" + pr.op_type;
-      std::vector<double> px = gather_part(x, job.rows, job.cols, part);
-      const int64_t prow = part.axis == 0 ? part.index.size() : job.rows, pcol = part.axis == 0 ? job.cols : part.index.size();
-      pr.rows = pr.transposed ? pcol : prow;
-      pr.cols = pr.transposed ? prow : pcol;
-      double sumsq = 0;
-      for (double v : px) sumsq += v * v;
-      analyse(std::move(pr), px, prow, pcol, std::sqrt(sumsq), backend, o, out);
     }
   }
   return out;

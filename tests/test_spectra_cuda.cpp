@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <thread>
 
 #include "core/dtype.h"
@@ -16,62 +15,10 @@
 #include "ns/catalog.h"
 #include "ns/simulate.h"
 #include "spectra/backend.h"
-#include "synthetic.h"
+#include "cuda_cases.h"
 
 using namespace muspec;
-
-namespace {
-
-bool have_gpu() {
-  if (cuda_device_count() > 0) return true;
-  WARN("no CUDA device (or built without CUDA): GPU checks skipped");
-  CHECK_THROWS_AS(make_backend(BackendOptions{Device::Cuda}), NotAvailableError);
-  return false;
-}
-
-double stored_value(const std::string& bytes, DType dtype, size_t i) {
-  switch (dtype) {
-    case DType::F64: { double v; std::memcpy(&v, bytes.data() + 8 * i, 8); return v; }
-    case DType::F32: { float v; std::memcpy(&v, bytes.data() + 4 * i, 4); return v; }
-    case DType::F16: { uint16_t h; std::memcpy(&h, bytes.data() + 2 * i, 2); return f16_to_double(h); }
-    case DType::BF16: { uint16_t h; std::memcpy(&h, bytes.data() + 2 * i, 2); return bf16_to_double(h); }
-    default: FAIL("unexpected dtype"); return 0;
-  }
-}
-
-/// A matrix with a known log-spaced spectrum, rounded to `dtype`; returns the stored values
-/// as float64 (the object both backends see) and the truth.
-struct Case {
-  std::vector<double> x, sigma;
-  double rounding_bound;
-};
-
-Case make_case(int64_t m, int64_t n, double lo, DType dtype, uint64_t seed) {
-  SynthRng rng(seed);
-  SpectrumSpec spec;
-  spec.kind = SpectrumSpec::Kind::LogSpace;
-  spec.a = lo;
-  spec.b = 1.0;
-  Case c;
-  c.sigma = make_spectrum(spec, std::min(m, n), seed);
-  const std::vector<double> exact = make_matrix_with_spectrum(m, n, c.sigma, rng);
-  const RoundedMatrix r = round_to_dtype(exact, dtype);
-  c.rounding_bound = r.perturbation_bound;
-  c.x.resize(exact.size());
-  for (size_t i = 0; i < exact.size(); ++i) c.x[i] = stored_value(r.bytes, dtype, i);
-  return c;
-}
-
-/// Largest relative difference between two ascending spectra over the values at or above floor.
-double worst_relative_difference(const std::vector<double>& got, const std::vector<double>& ref, double floor) {
-  REQUIRE(got.size() == ref.size());
-  double worst = 0;
-  for (size_t i = 0; i < ref.size(); ++i)
-    if (ref[i] >= floor) worst = std::max(worst, std::fabs(got[i] - ref[i]) / ref[i]);
-  return worst;
-}
-
-}  // namespace
+using namespace muspec::test;
 
 TEST_CASE("CUDA gram and svd agree with the CPU backend within the floor", "[spectra][cuda]") {
   if (!have_gpu()) return;

@@ -60,24 +60,47 @@ double gram_floor(double sigma_max, int64_t rows, int64_t cols) {
   return std::sqrt(rounding_scale(rows, cols) / (2 * kFloorRelativeAccuracy)) * sigma_max;
 }
 
+namespace {
+void check_shape(int64_t rows, int64_t cols, const std::string& label) {
+  if (rows <= 0 || cols <= 0) throw UsageError(label + ": empty matrix " + std::to_string(rows) + "x" + std::to_string(cols));
+}
+}  // namespace
+
 SingularValues SpectralBackend::singular_values(std::vector<double>& x, int64_t rows,
                                                 int64_t cols, SpectralMethod method,
                                                 const std::string& label) {
-  if (rows <= 0 || cols <= 0) throw UsageError(label + ": empty matrix " + std::to_string(rows) + "x" + std::to_string(cols));
+  check_shape(rows, cols, label);
   MUSPEC_ASSERT(static_cast<int64_t>(x.size()) == rows * cols);
+  return by_policy(
+      method, rows, cols, [&] { return gram_values(x, rows, cols, label); },
+      [&] { return svd_values(x, rows, cols, label); });
+}
+
+SingularValues SpectralBackend::by_policy(SpectralMethod method, int64_t rows, int64_t cols, const ValuesRoute& gram,
+                                          const ValuesRoute& svd) {
   SingularValues out;
   if (method != SpectralMethod::Svd) {
-    out.sigma = gram_values(x, rows, cols, label);
+    out.sigma = gram();
     out.method = SpectralMethod::Gram;
     out.floor = gram_floor(out.sigma.back(), rows, cols);
     out.device = device_of_last_call();
     const bool under_floor = out.sigma.front() < out.floor;
     if (method == SpectralMethod::Gram || !under_floor) return out;
   }
-  out.sigma = svd_values(x, rows, cols, label);
+  out.sigma = svd();
   out.method = SpectralMethod::Svd;
   out.floor = svd_floor(out.sigma.back(), rows, cols);
   out.device = device_of_last_call();
+  return out;
+}
+
+StoredSpectrum SpectralBackend::spectrum_of_stored(const MatrixView& m, InputTransform transform,
+                                                   SpectralMethod method, const std::string& label) {
+  check_shape(m.rows, m.cols, label);
+  StoredSpectrum out;
+  std::vector<double> x(static_cast<size_t>(m.rows * m.cols));
+  out.conversion = to_dense_row_major(m, transform, x.data());
+  if (out.conversion.nonfinite == 0) out.values = singular_values(x, m.rows, m.cols, method, label);
   return out;
 }
 

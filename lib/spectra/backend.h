@@ -5,9 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "core/tensor.h"
 
 namespace muspec {
 
@@ -44,6 +48,12 @@ struct SingularValues {
   Device device = Device::Cpu;  ///< where they were computed (a GPU backend may fall back to the CPU)
 };
 
+/// A stored matrix, decoded and analysed in one call (SpectralBackend::spectrum_of_stored).
+struct StoredSpectrum {
+  DenseConversion conversion;            ///< NaN/Inf count and ||X||_F after the input transform
+  std::optional<SingularValues> values;  ///< absent when the matrix has non-finite entries
+};
+
 class SpectralBackend {
  public:
   virtual ~SpectralBackend() = default;
@@ -59,7 +69,20 @@ class SpectralBackend {
   SingularValues singular_values(std::vector<double>& x, int64_t rows, int64_t cols,
                                  SpectralMethod method, const std::string& label);
 
+  /// Decodes the stored matrix `m` (any decodable dtype and strides), applies `transform`, and
+  /// computes its singular values when every entry is finite. The base class decodes to float64
+  /// on the host; the CUDA backend uploads the stored bytes (bf16/f16/f32/f64) and decodes them
+  /// on the device. Same results either way: ||X||_F is summed in float64 in both.
+  virtual StoredSpectrum spectrum_of_stored(const MatrixView& m, InputTransform transform, SpectralMethod method,
+                                            const std::string& label);
+
  protected:
+  using ValuesRoute = std::function<std::vector<double>()>;
+  /// The `method` policy over a backend's two routes (ascending values each): gram, svd, or
+  /// auto = gram, then svd when sigma_min is under gram's floor. Records method, floor and the
+  /// device of each route's last call.
+  SingularValues by_policy(SpectralMethod method, int64_t rows, int64_t cols, const ValuesRoute& gram,
+                           const ValuesRoute& svd);
   /// Where the calling thread's last hook call ran (a backend that falls back overrides this).
   virtual Device device_of_last_call() const { return device(); }
   /// Values of x (not modified), ascending, via the float64 Gram route.

@@ -7,8 +7,12 @@ tools/bench/muspec_bench_spectra) and a Python with torch (CUDA), numpy and safe
 
 Parts:
   1. per shape: a float32 matrix with planted singular values (log-spaced, sigma_max/sigma_min = 1e4,
-     Haar factors from torch QR), muspec gram / svd (float64) / torch svdvals (float32);
-     accuracy = largest relative difference from muspec's float64 svd above gram's floor.
+     Haar factors from torch QR), stored as float32 .npy: muspec gram / svd (float64, stored bytes
+     decoded on the GPU) / torch svdvals (float32) / muspec's CPU backend (gram, float64);
+     accuracy = largest relative difference from muspec's GPU float64 svd, and GPU vs CPU backend,
+     above the floor.
+  1b. muspec_probe_eigensolvers (--probe): Xsyevd alone, serial, on concurrent streams, and
+     XsyevBatched on the same float64 Gram matrices.
   2. a Llama-3-8B-shaped checkpoint (32 layers of q, o 4096^2; k, v 1024x4096; gate, up 14336x4096;
      down 4096x14336; bf16 safetensors on disk): `muspec scan --device cuda` end to end vs a loop
      of torch.linalg.svdvals over the same tensors read with safetensors (float32 on the GPU).
@@ -20,6 +24,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import subprocess
 import sys
 import time
@@ -98,20 +103,24 @@ def shape_part(args, work, peak_bw):
         log(f"[shape {m}x{n}] muspec gram/svd, torch svdvals ({reps} repeats)")
         gram = run_muspec_bench(args.build, "cuda", "gram", reps, path, 900)
         svd = run_muspec_bench(args.build, "cuda", "svd", 1 if big else reps, path, 900)
+        cpu = run_muspec_bench(args.build, "cpu", "gram", 1, path, 900)  # the CPU backend, same file
         ref = svd["sigma"]
         t_torch, s_torch = time_torch_svdvals(a, reps)
         del a
         torch.cuda.empty_cache()
         nmin = min(m, n)
         tri_bytes = 8 * nmin ** 3 / 3  # one-stage tridiagonalization reads ~n^3/3 doubles
+        floor = max(gram["floor"], cpu["floor"])
         rows.append({
-            "shape": f"{m}x{n}", "muspec_gram_s": gram["seconds"], "gram_convert_s": gram["convert_seconds"],
-            "muspec_svd_s": svd["seconds"], "torch_svdvals_s": t_torch,
+            "shape": f"{m}x{n}", "muspec_gram_s": gram["seconds"], "host_decode_s": gram["host_decode_seconds"],
+            "muspec_svd_s": svd["seconds"], "torch_svdvals_s": t_torch, "cpu_gram_s": cpu["seconds"],
             "speedup_gram_vs_torch": t_torch / gram["seconds"],
             "gram_floor": gram["floor"],
             "gram_rel_err": rel_err_above(gram["sigma"], ref, gram["floor"]),
+            "gpu_vs_cpu_gram_rel_diff": rel_err_above(gram["sigma"], cpu["sigma"], floor),
+            "gpu_svd_vs_cpu_gram_rel_diff": rel_err_above(svd["sigma"], cpu["sigma"], floor),
             "torch_rel_err": rel_err_above(s_torch, ref, gram["floor"]),
-            "gram_tridiag_GBps": tri_bytes / max(gram["seconds"] - gram["convert_seconds"], 1e-9) / 1e9,
+            "gram_tridiag_GBps": tri_bytes / max(gram["seconds"], 1e-9) / 1e9,
             "peak_GBps": peak_bw / 1e9,
         })
         log(json.dumps(rows[-1]))
@@ -165,14 +174,23 @@ def llama_part(args, work):
     res = {"layers": args.llama_layers, "matrices": 7 * args.llama_layers, "checkpoint_GiB": nbytes / 2**30}
     for streams in args.streams.split(","):
         h5 = work / f"llama_s{streams}.h5"
+        util = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "200"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         p = subprocess.run([os.path.join(args.build, "tools/muspec"), "scan", str(d), "--device", "cuda", "--gpu-streams",
                             streams, "-q", "-o", str(h5)], capture_output=True, text=True, timeout=1200)
         dt = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        util.terminate()
+        samples = [int(v) for v in util.communicate()[0].split() if v.strip().isdigit()]
         if p.returncode != 0:
             raise RuntimeError(p.stderr[-3000:])
         res[f"muspec_s{streams}_s"] = dt
-        log(f"[8B set] muspec scan --gpu-streams {streams}: {dt:.1f} s")
+        res[f"muspec_s{streams}_host_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        res[f"muspec_s{streams}_gpu_util_mean"] = sum(samples) / len(samples) if samples else None
+        log(f"[8B set] muspec scan --gpu-streams {streams}: {dt:.1f} s, host CPU "
+            f"{res[f'muspec_s{streams}_host_cpu_s']:.1f} s, mean GPU utilization {res[f'muspec_s{streams}_gpu_util_mean']}")
     t_torch, sig = torch_loop(d, args.torch_layers)
     res["torch_layers"] = args.torch_layers
     res["torch_measured_s"] = t_torch
@@ -202,9 +220,11 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--llama-layers", type=int, default=32)
     ap.add_argument("--torch-layers", type=int, default=2)
-    ap.add_argument("--streams", default="1,4")
+    ap.add_argument("--streams", default="8")
     ap.add_argument("--skip-shapes", action="store_true")
     ap.add_argument("--skip-llama", action="store_true")
+    ap.add_argument("--probe", default="1024:32 4096:5 8192:2",
+                    help="N:BATCH specs for muspec_probe_eigensolvers ('' to skip)")
     args = ap.parse_args()
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -215,17 +235,28 @@ def main():
     result = {"info": info}
     if not args.skip_shapes:
         result["shapes"] = shape_part(args, work, peak)
+    probe = pathlib.Path(args.build, "tools/bench/muspec_probe_eigensolvers")
+    if args.probe and probe.exists():
+        log(f"[eigensolvers] {args.probe}")
+        p = subprocess.run([str(probe)] + args.probe.split(), capture_output=True, text=True, timeout=600)
+        result["eigensolvers"] = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+        for r in result["eigensolvers"]:
+            log(json.dumps(r))
+        if p.returncode != 0:
+            log(p.stderr[-2000:])
     if not args.skip_llama:
         result["llama8b"] = llama_part(args, work)
     pathlib.Path(args.out, "bench_gpu.json").write_text(json.dumps(result, indent=1))
     log(f"\n{info['gpu']}, torch {info['torch']}, d2d copy {peak / 1e9:.0f} GB/s")
     if "shapes" in result:
-        log("| shape | muspec gram (s) | of which host convert (s) | muspec svd f64 (s) | torch svdvals f32 (s) | gram speed-up | gram rel. err | torch rel. err | tridiag GB/s |")
-        log("|---|---|---|---|---|---|---|---|---|")
+        log("| shape | muspec gram (s) | muspec svd f64 (s) | torch svdvals f32 (s) | gram speed-up | CPU gram (s) | "
+            "GPU vs CPU gram | GPU svd vs CPU gram | gram rel. err | torch rel. err | host decode (s) |")
+        log("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in result["shapes"]:
-            log(f"| {r['shape']} | {r['muspec_gram_s']:.3f} | {r['gram_convert_s']:.3f} | {r['muspec_svd_s']:.3f} | "
-                f"{r['torch_svdvals_s']:.3f} | {r['speedup_gram_vs_torch']:.1f}x | {r['gram_rel_err']:.1e} | "
-                f"{r['torch_rel_err']:.1e} | {r['gram_tridiag_GBps']:.0f} |")
+            log(f"| {r['shape']} | {r['muspec_gram_s']:.3f} | {r['muspec_svd_s']:.3f} | {r['torch_svdvals_s']:.3f} | "
+                f"{r['speedup_gram_vs_torch']:.1f}x | {r['cpu_gram_s']:.2f} | {r['gpu_vs_cpu_gram_rel_diff']:.1e} | "
+                f"{r['gpu_svd_vs_cpu_gram_rel_diff']:.1e} | {r['gram_rel_err']:.1e} | {r['torch_rel_err']:.1e} | "
+                f"{r['host_decode_s']:.3f} |")
     if "llama8b" in result:
         log(json.dumps(result["llama8b"]))
 

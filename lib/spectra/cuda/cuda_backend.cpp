@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <condition_variable>
 #include <mutex>
 
@@ -16,6 +17,7 @@
 #include "spectra/cpu/cpu_backend.h"
 #include "spectra/cuda/cuda_context.h"
 #include "spectra/cuda/cusolver.h"
+#include "spectra/cuda/decode.h"
 #include "spectra/cuda_entry.h"
 
 namespace muspec {
@@ -62,8 +64,10 @@ class CudaBackend final : public SpectralBackend {
     const size_t reserve = static_cast<size_t>(streams_) * kPerContextBytes;
     const size_t usable = free_bytes > reserve ? static_cast<size_t>(0.85 * static_cast<double>(free_bytes - reserve)) : 0;
     budget_ = std::make_unique<DeviceMemoryBudget>(usable);
-    description_ = "cuda: " + cuda::describe_device(device_) + ", " + std::to_string(streams_) +
-                   " streams, cuSOLVER Xsyevd/Xgesvd float64; CPU fallback for matrices over " +
+    eigensolver_ = gram_eigensolver_from_environment();
+    description_ = "cuda: " + cuda::describe_device(device_) + ", " + std::to_string(streams_) + " streams, " +
+                   (eigensolver_ == cuda::GramEigensolver::Syevd ? "cuSOLVER Xsyevd" : "cuSOLVER Dsytrd + host dsterf") +
+                   "/Xgesvd float64; CPU fallback for matrices over " +
                    std::to_string(usable >> 20) + " MiB";
   }
 
@@ -71,33 +75,69 @@ class CudaBackend final : public SpectralBackend {
   std::string description() const override { return description_; }
   int preferred_concurrency() const override { return streams_; }
 
+  /// The scan's route: the stored bytes go up as they are (half the PCIe traffic of float32,
+  /// a quarter of float64 for bf16) and are decoded on the device, where they stay for gram
+  /// and, under auto, for svd. Layouts the device cannot decode use the host decoder.
+  StoredSpectrum spectrum_of_stored(const MatrixView& m, InputTransform transform, SpectralMethod method,
+                                    const std::string& label) override {
+    const std::optional<cuda::StoredLayout> layout = cuda::device_layout(m);
+    if (!layout) return SpectralBackend::spectrum_of_stored(m, transform, method, label);
+    const int64_t rows = layout->rows, cols = layout->cols;
+    size_t bytes = cuda::gram_device_bytes(rows, cols);
+    if (method != SpectralMethod::Gram) bytes = std::max(bytes, cuda::svd_device_bytes(rows, cols));
+    StoredSpectrum out;
+    const bool ok = on_gpu(layout->bytes() + bytes, [&](cuda::CudaContext& ctx) {
+      void* d_stored = ctx.stored.reserve(layout->bytes());
+      ctx.upload(d_stored, m.base, layout->bytes());
+      auto* d_x = static_cast<double*>(ctx.matrix.reserve(static_cast<size_t>(rows * cols) * sizeof(double)));
+      out.conversion = cuda::decode_on_device(ctx, d_stored, *layout, transform, d_x);
+      if (out.conversion.nonfinite > 0) return;
+      out.values = by_policy(
+          method, rows, cols,
+          [&] { return ascending_sigma(cuda::gram_eigenvalues_on_device(ctx, d_x, rows, cols, label, eigensolver_)); },
+          [&] { return ascending(cuda::gesvd_values_on_device(ctx, d_x, rows, cols, label)); });
+    });
+    if (ok) return out;
+    // The device could not take it: decode on the host, and the CPU backend answers.
+    out = StoredSpectrum{};
+    std::vector<double> x(static_cast<size_t>(m.rows * m.cols));
+    out.conversion = to_dense_row_major(m, transform, x.data());
+    if (out.conversion.nonfinite == 0) out.values = cpu_->singular_values(x, m.rows, m.cols, method, label);
+    return out;
+  }
+
  protected:
   Device device_of_last_call() const override { return t_fell_back ? Device::Cpu : Device::Cuda; }
 
   std::vector<double> gram_values(const std::vector<double>& x, int64_t rows, int64_t cols,
                                   const std::string& label) override {
-    std::vector<double> lambda;
+    std::vector<double> sigma;
     const bool ok = on_gpu(cuda::gram_device_bytes(rows, cols), [&](cuda::CudaContext& ctx) {
-      lambda = cuda::gram_eigenvalues(ctx, x.data(), rows, cols, label);
+      sigma = ascending_sigma(cuda::gram_eigenvalues(ctx, x.data(), rows, cols, label, eigensolver_));
     });
-    if (!ok) return cpu_gram(x, rows, cols, label);
-    for (double& v : lambda) v = std::sqrt(std::max(v, 0.0));  // rounding can make λ of a PSD matrix < 0
-    std::sort(lambda.begin(), lambda.end());
-    return lambda;
+    return ok ? sigma : cpu_gram(x, rows, cols, label);
   }
 
   std::vector<double> svd_values(std::vector<double>& x, int64_t rows, int64_t cols,
                                  const std::string& label) override {
     std::vector<double> s;
     const bool ok = on_gpu(cuda::svd_device_bytes(rows, cols), [&](cuda::CudaContext& ctx) {
-      s = cuda::gesvd_values(ctx, x.data(), rows, cols, label);
+      s = ascending(cuda::gesvd_values(ctx, x.data(), rows, cols, label));
     });
-    if (!ok) return cpu_->singular_values(x, rows, cols, SpectralMethod::Svd, label).sigma;
-    std::sort(s.begin(), s.end());
-    return s;
+    return ok ? s : cpu_->singular_values(x, rows, cols, SpectralMethod::Svd, label).sigma;
   }
 
  private:
+  static std::vector<double> ascending(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  }
+  /// Singular values from Gram eigenvalues; rounding can make an eigenvalue of a PSD matrix < 0.
+  static std::vector<double> ascending_sigma(std::vector<double> lambda) {
+    for (double& v : lambda) v = std::sqrt(std::max(v, 0.0));
+    return ascending(std::move(lambda));
+  }
+
   /// Runs `work` on a pooled context within the memory budget. Returns false (and the caller
   /// uses the CPU) when the matrix cannot fit on the device.
   template <class Work>
@@ -169,8 +209,18 @@ class CudaBackend final : public SpectralBackend {
     returned_.notify_one();
   }
 
+  /// MUSPEC_GPU_EIGENSOLVER=syevd|sytrd picks the gram route's eigensolver, for measuring
+  /// the two against each other (docs/benchmarks.md, "GPU"); anything else is refused.
+  static cuda::GramEigensolver gram_eigensolver_from_environment() {
+    const char* v = std::getenv("MUSPEC_GPU_EIGENSOLVER");
+    if (!v || std::string(v).empty() || std::string(v) == "syevd") return cuda::GramEigensolver::Syevd;
+    if (std::string(v) == "sytrd") return cuda::GramEigensolver::SytrdSterf;
+    throw UsageError(std::string("MUSPEC_GPU_EIGENSOLVER='") + v + "' (expected syevd or sytrd)");
+  }
+
   int device_;
   int streams_;
+  cuda::GramEigensolver eigensolver_ = cuda::GramEigensolver::Syevd;
   std::unique_ptr<SpectralBackend> cpu_;
   std::unique_ptr<DeviceMemoryBudget> budget_;
   std::string description_;

@@ -98,7 +98,7 @@ CudaContext::~CudaContext() { destroy(); }
 void CudaContext::destroy() {
   cudaSetDevice(device_);
   if (stream_) cudaStreamSynchronize(stream_);
-  matrix.release(), gram.release(), values.release(), workspace.release(), transposed.release(), info.release();
+  release_buffers();
   if (params_) cusolverDnDestroyParams(params_);
   if (cusolver_) cusolverDnDestroy(cusolver_);
   if (cublas_) cublasDestroy(cublas_);
@@ -154,13 +154,19 @@ void CudaContext::upload(void* device_dst, const void* host_src, size_t bytes) {
 void CudaContext::synchronize() { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
 
 size_t CudaContext::held_bytes() const {
-  return matrix.capacity() + gram.capacity() + values.capacity() + workspace.capacity() + transposed.capacity() +
-         info.capacity();
+  size_t n = 0;
+  for (const DeviceBuffer* b : {&stored, &matrix, &gram, &values, &workspace, &transposed, &info, &partials})
+    n += b->capacity();
+  return n;
+}
+
+void CudaContext::release_buffers() {
+  for (DeviceBuffer* b : {&stored, &matrix, &gram, &values, &workspace, &transposed, &info, &partials}) b->release();
 }
 
 void CudaContext::trim() {
   cudaStreamSynchronize(stream_);  // queued work may still use the buffers (no error check: this runs on error paths)
-  matrix.release(), gram.release(), values.release(), workspace.release(), transposed.release(), info.release();
+  release_buffers();
   host_workspace.clear();
   host_workspace.shrink_to_fit();
 }

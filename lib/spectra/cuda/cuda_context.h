@@ -63,8 +63,10 @@ class CudaContext {
   cusolverDnHandle_t cusolver();
   cusolverDnParams_t solver_params();
 
-  /// Named scratch buffers, reused across calls.
-  DeviceBuffer matrix, gram, values, workspace, transposed, info;
+  /// Named scratch buffers, reused across calls: the stored bytes as uploaded, the matrix in
+  /// float64, its Gram matrix, the values, solver workspace, a transposed copy for gesvd,
+  /// cuSOLVER's info word, and the decoder's per-block sums.
+  DeviceBuffer stored, matrix, gram, values, workspace, transposed, info, partials;
   std::vector<char> host_workspace;
 
   /// Copies `bytes` from pageable host memory to `device_dst` through two pinned staging
@@ -82,6 +84,7 @@ class CudaContext {
 
  private:
   void destroy();
+  void release_buffers();
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
