@@ -8,7 +8,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <string>
 #include <thread>
+
+#ifdef MUSPEC_CUDA_PLUGIN_FILE
+#include <dlfcn.h>
+
+#include "spectra/cuda_entry.h"
+#endif
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -19,6 +27,49 @@
 
 using namespace muspec;
 using namespace muspec::test;
+
+namespace {
+bool mapped(const std::string& library) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find(library) != std::string::npos) return true;
+  return false;
+}
+}  // namespace
+
+TEST_CASE("the CUDA backend is loaded only when a GPU is there", "[spectra]") {
+  std::string notice;
+  auto backend = make_backend(BackendOptions{Device::Auto}, &notice);
+  if (cuda_device_count() == 0) {
+    // A CPU-only run never maps cuBLAS or cuSOLVER (they cost ~190 MB resident at load).
+    CHECK(backend->device() == Device::Cpu);
+    CHECK_THAT(notice, Catch::StartsWith("using the CPU backend: "));
+    CHECK_FALSE(mapped("libcublas"));
+    CHECK_FALSE(mapped("libcusolver"));
+    CHECK_FALSE(mapped("libmuspec_cuda"));
+  } else {
+    CHECK(backend->device() == Device::Cuda);
+  }
+#ifdef MUSPEC_CUDA_PLUGIN_FILE
+  // The plugin itself loads with every symbol resolved and hands out the current entry table,
+  // so a broken link is found here rather than on the first GPU machine.
+  void* h = dlopen(MUSPEC_CUDA_PLUGIN_FILE, RTLD_NOW | RTLD_LOCAL);
+  INFO((h ? "" : dlerror()));
+  REQUIRE(h != nullptr);
+  using EntryFn = const CudaPlugin* (*)();
+  auto entry = reinterpret_cast<EntryFn>(dlsym(h, kCudaPluginSymbol));
+  REQUIRE(entry != nullptr);
+  const CudaPlugin* plugin = entry();
+  REQUIRE(plugin != nullptr);
+  CHECK(plugin->abi == kCudaPluginAbi);
+  CHECK(plugin->devices_present() == cuda_device_count());
+  std::string why;
+  if (cuda_device_count() == 0) CHECK(plugin->try_make_backend(BackendOptions{Device::Cuda}, &why) == nullptr);
+  // Nothing but the entry table is exported.
+  CHECK(dlsym(h, "_ZN6muspec4cuda15devices_presentEv") == nullptr);
+#endif
+}
 
 TEST_CASE("CUDA gram and svd agree with the CPU backend within the floor", "[spectra][cuda]") {
   if (!have_gpu()) return;

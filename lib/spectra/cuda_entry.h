@@ -1,6 +1,9 @@
-// Internal: the entry points of the CUDA backend. Implemented in spectra/cuda/ when this
-// build has CUDA, and in spectra/cuda_unavailable.cpp otherwise. Never include CUDA headers
-// here.
+// Internal: the entry points of the CUDA backend. In a build with CUDA they are implemented by
+// spectra/cuda_loader.cpp, which loads the backend (spectra/cuda/, built as the plugin
+// libmuspec_cuda.so) on first use and only when the driver reports a GPU: linking cuBLAS and
+// cuSOLVER into every muspec process costs ~190 MB of resident memory at start-up, which a CPU
+// run should not pay. Without CUDA, spectra/cuda_unavailable.cpp implements them. Never include
+// CUDA headers here.
 #pragma once
 
 #include <array>
@@ -28,5 +31,18 @@ enum class GpuPrecision { F64, F32, BF16 };
 /// CUDA or a device.
 std::vector<double> cuda_newton_schulz(const std::vector<std::array<double, 3>>& steps, double delta, double epsilon,
                                        GpuPrecision precision, const double* g, int64_t rows, int64_t cols);
+
+/// What libmuspec_cuda.so hands the loader: its extern "C" function kCudaPluginSymbol returns a
+/// pointer to one of these. Bump kCudaPluginAbi whenever this struct or a type it uses changes.
+struct CudaPlugin {
+  int abi;
+  int (*devices_present)();
+  std::unique_ptr<SpectralBackend> (*try_make_backend)(const BackendOptions& options, std::string* why);
+  std::vector<double> (*newton_schulz)(const std::vector<std::array<double, 3>>& steps, double delta, double epsilon,
+                                       GpuPrecision precision, const double* g, int64_t rows, int64_t cols);
+};
+inline constexpr int kCudaPluginAbi = 1;
+inline constexpr const char* kCudaPluginSymbol = "muspec_cuda_plugin";
+inline constexpr const char* kCudaPluginFile = "libmuspec_cuda.so";
 
 }  // namespace muspec

@@ -9,14 +9,19 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 tools/setup.sh >/dev/null  # packages only; the CUDA build is separate
 cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DMUSPEC_CUDA=ON >/dev/null
-cmake --build build-cuda -j "$(nproc)" --target muspec muspec_tests muspec_bench_spectra muspec_probe_eigensolvers
+cmake --build build-cuda -j "$(nproc)" --target muspec muspec_tests muspec_bench_spectra muspec_probe_eigensolvers muspec_cuda
 mkdir -p .git/info && grep -qx "/.gpukit/" .git/info/exclude 2>/dev/null || echo "/.gpukit/" >> .git/info/exclude
 rm -rf .gpukit && mkdir -p .gpukit/tools/bench .gpukit/tests .gpukit/lib
 cp build-cuda/tools/muspec .gpukit/tools/
 cp build-cuda/tools/bench/muspec_bench_spectra build-cuda/tools/bench/muspec_probe_eigensolvers .gpukit/tools/bench/
 cp build-cuda/tests/muspec_tests .gpukit/tests/
 strip .gpukit/tools/muspec .gpukit/tools/bench/* .gpukit/tests/muspec_tests
-ldd build-cuda/tools/muspec | awk '{print $3}' |
+# The libraries of every binary and of the GPU backend plugin (muspec itself does not link CUDA).
+cp build-cuda/lib/libmuspec_cuda.so .gpukit/lib/
+for bin in build-cuda/tools/muspec build-cuda/lib/libmuspec_cuda.so build-cuda/tests/muspec_tests \
+           build-cuda/tools/bench/muspec_bench_spectra build-cuda/tools/bench/muspec_probe_eigensolvers; do
+  ldd "$bin"
+done | awk '{print $3}' | sort -u |
   grep -v -E '^$|/libc\.so|/libm\.so|ld-linux|libpthread|/libdl\.so|/librt\.so|libstdc\+\+|libgcc_s|cusolver|cublas|nvJitLink|cusparse' |
   while read -r lib; do cp -L "$lib" .gpukit/lib/; done
 tar -C .gpukit -cJf .gpukit/gpukit-libs.tar.xz lib && rm -rf .gpukit/lib

@@ -13,6 +13,8 @@ for so in 'libcusolver.so.12*' 'libcublas.so.13*' 'libcublasLt.so.13*' 'libnvJit
 done
 export LD_LIBRARY_PATH="$libdirs:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-if ldd .gpukit/tools/muspec | grep "not found"; then echo "gpu_run: missing libraries"; exit 2; fi
+if ldd .gpukit/tools/muspec /tmp/gpukit/lib/libmuspec_cuda.so .gpukit/tools/bench/* | grep "not found"; then
+  echo "gpu_run: missing libraries"; exit 2
+fi
 .gpukit/tests/muspec_tests "[cuda]" 2>&1 | tee "$OUT/gpu_tests.log" | tail -25
 PYTHONUNBUFFERED=1 python3 tools/bench/run_gpu_bench.py --build .gpukit --out "$OUT" "$@" 2>&1 | tee "$OUT/gpu_bench.log" | tail -40

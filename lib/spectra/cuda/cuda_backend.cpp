@@ -18,7 +18,7 @@
 #include "spectra/cuda/cuda_context.h"
 #include "spectra/cuda/cusolver.h"
 #include "spectra/cuda/decode.h"
-#include "spectra/cuda_entry.h"
+#include "spectra/cuda/entry_points.h"
 
 namespace muspec {
 
@@ -233,14 +233,16 @@ class CudaBackend final : public SpectralBackend {
 
 }  // namespace
 
-int cuda_devices_present() {
+namespace cuda {
+
+int devices_present() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) return 0;
   return n;
 }
 
-std::unique_ptr<SpectralBackend> try_make_cuda_backend(const BackendOptions& options, std::string* why) {
-  if (cuda_devices_present() == 0) {
+std::unique_ptr<SpectralBackend> try_make_backend(const BackendOptions& options, std::string* why) {
+  if (devices_present() == 0) {
     if (why) *why = "no CUDA device found";
     return nullptr;
   }
@@ -252,10 +254,5 @@ std::unique_ptr<SpectralBackend> try_make_cuda_backend(const BackendOptions& opt
   return nullptr;
 }
 
-std::unique_ptr<SpectralBackend> make_cuda_backend(const BackendOptions& options) {
-  std::string why;
-  if (auto b = try_make_cuda_backend(options, &why)) return b;
-  throw NotAvailableError("--device cuda: " + why);
-}
-
+}  // namespace cuda
 }  // namespace muspec

@@ -13,7 +13,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "spectra/cuda/cuda_context.h"
-#include "spectra/cuda_entry.h"
+#include "spectra/cuda/entry_points.h"
 
 namespace muspec {
 
@@ -78,9 +78,9 @@ void copy(cuda::CudaContext& ctx, void* dst, const void* src, size_t bytes) {
 
 }  // namespace
 
-std::vector<double> cuda_newton_schulz(const std::vector<std::array<double, 3>>& steps, double delta, double epsilon,
-                                       GpuPrecision precision, const double* g, int64_t rows, int64_t cols) {
-  if (cuda_devices_present() == 0) throw NotAvailableError("--device cuda: no CUDA device found");
+std::vector<double> cuda::newton_schulz(const std::vector<std::array<double, 3>>& steps, double delta, double epsilon,
+                                        GpuPrecision precision, const double* g, int64_t rows, int64_t cols) {
+  if (cuda::devices_present() == 0) throw NotAvailableError("--device cuda: no CUDA device found");
   const Layout L = layout_of(precision);
   const bool flip = rows > cols;  // work on X with p <= q rows
   const int64_t p = flip ? cols : rows, q = flip ? rows : cols;
