@@ -11,17 +11,22 @@
 #include <stdexcept>
 #include <string>
 
+/// Default symbol visibility for types whose identity must be shared with the CUDA plugin,
+/// which is compiled with hidden visibility: an exception thrown in the plugin is caught in
+/// the core by type, so both must see one typeinfo.
+#define MUSPEC_SHARED_TYPE __attribute__((visibility("default")))
+
 namespace muspec {
 
 /// Base class of every error muspec reports to a user.
-class Error : public std::runtime_error {
+class MUSPEC_SHARED_TYPE Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 /// A file (or a tensor inside it) is malformed, truncated, unsupported or unsafe.
 /// The message always names the file and, when known, the tensor.
-class InputError : public Error {
+class MUSPEC_SHARED_TYPE InputError : public Error {
  public:
   InputError(std::string file, std::string tensor, std::string reason);
   const std::string& file() const { return file_; }
@@ -33,19 +38,19 @@ class InputError : public Error {
 };
 
 /// The caller asked for something invalid (bad option value, impossible combination).
-class UsageError : public Error {
+class MUSPEC_SHARED_TYPE UsageError : public Error {
  public:
   using Error::Error;
 };
 
 /// A numerical routine failed (e.g. LAPACK did not converge). Names the matrix.
-class NumericalError : public Error {
+class MUSPEC_SHARED_TYPE NumericalError : public Error {
  public:
   using Error::Error;
 };
 
 /// A feature that this build does not contain (e.g. "built without CUDA").
-class NotAvailableError : public Error {
+class MUSPEC_SHARED_TYPE NotAvailableError : public Error {
  public:
   using Error::Error;
 };

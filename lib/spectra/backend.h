@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/tensor.h"
 
 namespace muspec {
@@ -54,7 +55,7 @@ struct StoredSpectrum {
   std::optional<SingularValues> values;  ///< absent when the matrix has non-finite entries
 };
 
-class SpectralBackend {
+class MUSPEC_SHARED_TYPE SpectralBackend {
  public:
   virtual ~SpectralBackend() = default;
   virtual Device device() const = 0;

@@ -33,7 +33,8 @@ std::vector<double> cuda_newton_schulz(const std::vector<std::array<double, 3>>&
                                        GpuPrecision precision, const double* g, int64_t rows, int64_t cols);
 
 /// What libmuspec_cuda.so hands the loader: its extern "C" function kCudaPluginSymbol returns a
-/// pointer to one of these. Bump kCudaPluginAbi whenever this struct or a type it uses changes.
+/// pointer to one of these. Bump kCudaPluginAbi whenever this struct or a type it uses changes
+/// (SpectralBackend's virtual functions, BackendOptions, SingularValues, StoredSpectrum).
 struct CudaPlugin {
   int abi;
   int (*devices_present)();

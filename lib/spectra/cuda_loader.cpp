@@ -26,8 +26,18 @@ int driver_device_count(std::string* why) {
   using CountFn = int (*)(int*);     // CUresult cuDeviceGetCount(int*)
   auto init = reinterpret_cast<InitFn>(dlsym(lib, "cuInit"));
   auto count = reinterpret_cast<CountFn>(dlsym(lib, "cuDeviceGetCount"));
+  if (!init || !count) {
+    *why = "libcuda.so.1 lacks cuInit/cuDeviceGetCount";
+    return 0;
+  }
   int n = 0;
-  if (!init || !count || init(0) != 0 || count(&n) != 0 || n <= 0) {
+  if (const int status = init(0); status != 0) {
+    // 100 = CUDA_ERROR_NO_DEVICE; anything else (e.g. 3 under ASan without
+    // ASAN_OPTIONS=protect_shadow_gap=0, or a driver/kernel-module mismatch) is worth seeing.
+    *why = status == 100 ? "no CUDA device found" : "no CUDA device found (cuInit returned " + std::to_string(status) + ")";
+    return 0;
+  }
+  if (count(&n) != 0 || n <= 0) {
     *why = "no CUDA device found";
     return 0;
   }

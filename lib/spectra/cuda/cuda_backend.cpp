@@ -25,8 +25,11 @@ namespace muspec {
 namespace {
 
 constexpr int kDefaultStreams = 8;  // measured on an H100: 4 -> 8 streams took the 8B set from 33 s to 23 s; 16 no better
-constexpr size_t kKeepBytes = size_t{512} << 20;       // an idle context keeps at most this much
-constexpr size_t kPerContextBytes = size_t{640} << 20;  // kept buffers + handles + cuSOLVER internals
+// An idle context keeps its buffers up to this much (1/8 of the free memory shared by the
+// streams, at most 1.5 GiB: every Llama-70B-sized matrix but the largest), because freeing
+// them (cudaFree) waits for the whole device and stalls every other stream.
+constexpr size_t kMaxKeepBytes = size_t{1536} << 20;
+constexpr size_t kContextOverheadBytes = size_t{128} << 20;  // handles + cuSOLVER internals
 
 thread_local bool t_fell_back = false;  // did this thread's last call run on the CPU?
 
@@ -61,7 +64,8 @@ class CudaBackend final : public SpectralBackend {
     cuda::check(cudaSetDevice(device_), "cudaSetDevice");
     size_t free_bytes = 0, total_bytes = 0;
     cuda::device_memory(&free_bytes, &total_bytes);
-    const size_t reserve = static_cast<size_t>(streams_) * kPerContextBytes;
+    keep_bytes_ = std::min(kMaxKeepBytes, free_bytes / (8 * static_cast<size_t>(streams_)));
+    const size_t reserve = static_cast<size_t>(streams_) * (keep_bytes_ + kContextOverheadBytes);
     const size_t usable = free_bytes > reserve ? static_cast<size_t>(0.85 * static_cast<double>(free_bytes - reserve)) : 0;
     budget_ = std::make_unique<DeviceMemoryBudget>(usable);
     eigensolver_ = gram_eigensolver_from_environment();
@@ -83,8 +87,13 @@ class CudaBackend final : public SpectralBackend {
     const std::optional<cuda::StoredLayout> layout = cuda::device_layout(m);
     if (!layout) return SpectralBackend::spectrum_of_stored(m, transform, method, label);
     const int64_t rows = layout->rows, cols = layout->cols;
-    size_t bytes = cuda::gram_device_bytes(rows, cols);
-    if (method != SpectralMethod::Gram) bytes = std::max(bytes, cuda::svd_device_bytes(rows, cols));
+    // gram: matrix + Gram + workspace; svd: matrix + transposed copy + workspace; auto can hold
+    // all of it at once (the Gram buffers stay while svd runs), the float64 matrix counted once.
+    const size_t matrix_bytes = static_cast<size_t>(rows * cols) * sizeof(double);
+    size_t bytes = method == SpectralMethod::Gram ? cuda::gram_device_bytes(rows, cols)
+                   : method == SpectralMethod::Svd
+                       ? cuda::svd_device_bytes(rows, cols)
+                       : cuda::gram_device_bytes(rows, cols) + cuda::svd_device_bytes(rows, cols) - matrix_bytes;
     StoredSpectrum out;
     const bool ok = on_gpu(layout->bytes() + bytes, [&](cuda::CudaContext& ctx) {
       void* d_stored = ctx.stored.reserve(layout->bytes());
@@ -151,10 +160,11 @@ class CudaBackend final : public SpectralBackend {
       return fall_back();
     }
     cudaSetDevice(device_);  // the calling thread may not have chosen it yet
-    budget_->acquire(bytes);
+    Lease lease(*this, std::move(ctx), bytes);
     bool ok = true;
     try {
-      work(*ctx);
+      work(lease.context());
+      lease.succeeded();
     } catch (const cuda::DeviceOutOfMemory&) {
       ok = false;
     } catch (const NumericalError&) {
@@ -164,11 +174,32 @@ class CudaBackend final : public SpectralBackend {
       ok = false;
       if (cudaDeviceSynchronize() != cudaSuccess) broken_ = true;
     }
-    if (!ok || ctx->held_bytes() > kKeepBytes) ctx->trim();
-    budget_->release(bytes);
-    give_back(std::move(ctx));
     return ok ? true : fall_back();
   }
+
+  /// Holds `bytes` of the budget and a pooled context for one call; gives both back however
+  /// the call ends (an unexpected exception must not leave other streams waiting forever).
+  class Lease {
+   public:
+    Lease(CudaBackend& b, std::unique_ptr<cuda::CudaContext> ctx, size_t bytes) : b_(b), ctx_(std::move(ctx)), bytes_(bytes) {
+      b_.budget_->acquire(bytes_);
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() {
+      if (failed_ || ctx_->held_bytes() > b_.keep_bytes_) ctx_->trim();
+      b_.budget_->release(bytes_);
+      b_.give_back(std::move(ctx_));
+    }
+    cuda::CudaContext& context() { return *ctx_; }
+    void succeeded() { failed_ = false; }
+
+   private:
+    CudaBackend& b_;
+    std::unique_ptr<cuda::CudaContext> ctx_;
+    size_t bytes_;
+    bool failed_ = true;  // until the work says otherwise: an exception leaves it set
+  };
 
   bool fall_back() {
     t_fell_back = true;
@@ -220,6 +251,7 @@ class CudaBackend final : public SpectralBackend {
 
   int device_;
   int streams_;
+  size_t keep_bytes_ = 0;
   cuda::GramEigensolver eigensolver_ = cuda::GramEigensolver::Syevd;
   std::unique_ptr<SpectralBackend> cpu_;
   std::unique_ptr<DeviceMemoryBudget> budget_;
@@ -248,6 +280,8 @@ std::unique_ptr<SpectralBackend> try_make_backend(const BackendOptions& options,
   }
   try {
     return std::make_unique<CudaBackend>(0, options);
+  } catch (const UsageError&) {
+    throw;  // a bad MUSPEC_GPU_EIGENSOLVER is the user's to fix, not a reason to use the CPU
   } catch (const Error& e) {  // DeviceOutOfMemory included
     if (why) *why = std::string("the CUDA device could not be used: ") + e.what();
   }

@@ -28,7 +28,7 @@ void check(cusolverStatus_t status, const char* what);
 
 /// Thrown when a device allocation fails; the backend answers it with the CPU. A
 /// NumericalError, so a path that does not fall back still reports it cleanly.
-struct DeviceOutOfMemory : NumericalError {
+struct MUSPEC_SHARED_TYPE DeviceOutOfMemory : NumericalError {
   using NumericalError::NumericalError;
 };
 
