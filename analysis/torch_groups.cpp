@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "core/build_config.h"
+#include "core/error.h"
 #include "ns/catalog.h"
 #include "ns/cost.h"
 #include "ns/quality.h"
@@ -179,6 +180,20 @@ json torch_groups_to_json(const NsConfig& c, const std::vector<TorchGroup>& grou
   }
   j["groups"] = arr;
   return j;
+}
+
+ConfigFormat parse_config_format(const std::string& s) {
+  if (s == "muspec") return ConfigFormat::Muspec;
+  if (s == "torch-groups") return ConfigFormat::TorchGroups;
+  throw UsageError("--format '" + s + "': expected muspec or torch-groups");
+}
+
+void write_config(const NsConfig& config, ConfigFormat format, int max_steps, const std::string& name_prefix,
+                  const std::string& path, std::vector<std::string>* notes) {
+  if (format == ConfigFormat::Muspec) return write_json_atomically(path, ns_config_to_json(config));
+  const std::string family = config.extra.contains("target") ? config.extra["target"].value("naming", "") : "";
+  const std::string prefix = name_prefix.empty() ? default_name_prefix(family) : name_prefix;
+  write_json_atomically(path, torch_groups_to_json(config, torch_groups(config, max_steps, prefix, notes)));
 }
 
 }  // namespace muspec

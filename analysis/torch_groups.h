@@ -46,4 +46,14 @@ std::string default_name_prefix(const std::string& family);
 /// The document {"format": "muspec.torch_groups", "version": 1, provenance..., "groups": [...]}.
 nlohmann::json torch_groups_to_json(const NsConfig& config, const std::vector<TorchGroup>& groups);
 
+/// The file formats `recommend` and `plan` write.
+enum class ConfigFormat { Muspec, TorchGroups };
+ConfigFormat parse_config_format(const std::string& s);  ///< "muspec" | "torch-groups"; UsageError otherwise
+
+/// Writes `config` to `path` atomically as ns_config.json or as torch groups. For torch groups,
+/// names use `name_prefix` (empty: the config's naming family's usual prefix) and `notes`
+/// receives one line per approximated entry.
+void write_config(const NsConfig& config, ConfigFormat format, int max_steps, const std::string& name_prefix,
+                  const std::string& path, std::vector<std::string>* notes);
+
 }  // namespace muspec

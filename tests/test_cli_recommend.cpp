@@ -256,6 +256,35 @@ TEST_CASE("cli plan: planted spectra under a mean-steps budget", "[cli][plan]") 
   CHECK(j["plan"]["groups"].size() == 3);
 }
 
+TEST_CASE("cli plan --format torch-groups carries the plan's own settings", "[cli][plan]") {
+  TempDir dir("plan");
+  const std::string h5 = planted_file(dir), cfg = dir.file("plan.json"), groups = dir.file("groups.json");
+  const std::string plan = "plan --spectra '" + h5 + "' --mean-steps 3 --max-steps 8 -q -o ";
+  REQUIRE(run_muspec(plan + "'" + cfg + "'").exit_code == 0);
+  auto r = run_muspec(plan + "'" + groups + "' --format torch-groups");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const json c = json::parse(muspec_test::read_text(cfg)), g = json::parse(muspec_test::read_text(groups));
+  CHECK(g["format"] == "muspec.torch_groups");
+  // Keller's schedule repeats one triple: every parameter keeps exactly the plan's step count.
+  size_t n = 0;
+  for (const auto& grp : g["groups"]) {
+    CHECK(grp["exact"] == true);
+    for (const auto& p : grp["params"]) {
+      const std::string name = p.get<std::string>();
+      REQUIRE(c["parameters"].contains(name));
+      CHECK(grp["ns_steps"] == c["parameters"][name]["steps"]);
+      ++n;
+    }
+  }
+  CHECK(n == c["parameters"].size());
+  // A per-step family is approximated, and plan warns that the budget may not hold.
+  r = run_muspec(plan + "'" + groups + "' --format torch-groups --family polar-express");
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("may exceed the budget") != std::string::npos);
+  CHECK(run_muspec(plan + "'" + groups + "' --format onnx").exit_code == 2);
+}
+
 TEST_CASE("cli recommend: real training run d40 saves NS FLOPs", "[cli][recommend][e2e]") {
   const std::string run = muspec_test::source_dir() + "/sample_data/runs/d40";
   if (!std::filesystem::exists(run)) return;

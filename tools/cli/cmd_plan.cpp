@@ -1,5 +1,5 @@
 // muspec plan --spectra EARLY_SCAN.h5 (--budget FLOPS | --mean-steps K) [--by optype|layer]
-//             [--family F] [--band LO,HI] [--max-steps K] -o ns_config.json
+//             [--family F] [--band LO,HI] [--max-steps K] [--format muspec|torch-groups] -o ns_config.json
 // Observe-then-commit NS budget allocation (docs/ns-config.md "Budget planning").
 #include <CLI/CLI.hpp>
 
@@ -17,13 +17,14 @@
 #include "ns_plan.h"
 #include "recommend.h"
 #include "store/spectra_store.h"
+#include "torch_groups.h"
 
 namespace muspec::cli {
 
 namespace {
 
 struct PlanArgs {
-  std::string spectra, by = "optype", band, run, kind = "auto", output;
+  std::string spectra, by = "optype", band, run, kind = "auto", format = "muspec", output;
   std::optional<int64_t> step;
   PlanOptions plan;
   bool quiet = false;
@@ -76,6 +77,7 @@ int run_plan(PlanArgs a) {
   if (a.by == "optype") a.plan.by = PlanGrouping::OpType;
   else if (a.by == "layer") a.plan.by = PlanGrouping::Layer;
   else throw UsageError("--by '" + a.by + "': expected optype or layer");
+  const ConfigFormat format = parse_config_format(a.format);
   check_plan_options(a.plan);  // before reading the file
   const SpectraFile f = read_spectra_h5(a.spectra);
   NsInputSelection sel;
@@ -88,7 +90,9 @@ int run_plan(PlanArgs a) {
   r.config.provenance.inputs = {a.spectra};
   r.config.provenance.command = a.command_line;
   if (!a.quiet) print_plan(r);
-  write_json_atomically(a.output, ns_config_to_json(r.config));
+  std::vector<std::string> notes;
+  write_config(r.config, format, a.plan.max_steps, "", a.output, &notes);
+  for (const auto& n : notes) std::cerr << "muspec: torch-groups approximation (may exceed the budget): " << n << "\n";
   std::vector<std::string> skipped = in.skipped;
   skipped.insert(skipped.end(), r.skipped.begin(), r.skipped.end());
   for (const auto& s : skipped) std::cerr << "muspec: skipped " << s << "\n";
@@ -114,6 +118,8 @@ Action setup_plan(CLI::App& sub) {
   sub.add_option("--run", a->run, "run to use when the spectra file holds several");
   sub.add_option("--step", a->step, "training step to use (default: the latest per parameter)");
   sub.add_option("--kind", a->kind, "auto (momentum when present, else weight) or an exact record kind")
+      ->capture_default_str();
+  sub.add_option("--format", a->format, "muspec | torch-groups (one repeated triple per group, for torch.optim.Muon)")
       ->capture_default_str();
   sub.add_option("-o,--output", a->output, "configuration file to write")->required();
   sub.add_flag("-q,--quiet", a->quiet, "no table");

@@ -104,8 +104,7 @@ NsConfig build_config(const RecommendArgs& a, std::vector<std::string>& skipped)
 
 int run_recommend(RecommendArgs a) {
   if (!a.band.empty()) a.rec.band = ns::parse_band(a.band);
-  if (a.format != "muspec" && a.format != "torch-groups")
-    throw UsageError("--format '" + a.format + "': expected muspec or torch-groups");
+  const ConfigFormat format = parse_config_format(a.format);
   std::vector<std::string> skipped;
   NsConfig c = build_config(a, skipped);
   c.provenance.command = a.command_line;
@@ -118,16 +117,9 @@ int run_recommend(RecommendArgs a) {
   for (const auto& p : c.parameters) warn_unmet(p.name, p);
   for (const auto& p : c.patterns)
     warn_unmet(p.group + " (blocks " + std::to_string(p.first_layer) + "-" + std::to_string(p.last_layer) + ")", p);
-  if (a.format == "torch-groups") {
-    std::vector<std::string> notes;
-    const std::string family = c.extra.contains("target") ? c.extra["target"].value("naming", "") : "";
-    const std::string prefix = a.name_prefix.empty() ? default_name_prefix(family) : a.name_prefix;
-    const auto groups = torch_groups(c, a.rec.max_steps, prefix, &notes);
-    for (const auto& n : notes) std::cerr << "muspec: torch-groups approximation: " << n << "\n";
-    write_json_atomically(a.output, torch_groups_to_json(c, groups));
-  } else {
-    write_json_atomically(a.output, ns_config_to_json(c));
-  }
+  std::vector<std::string> notes;
+  write_config(c, format, a.rec.max_steps, a.name_prefix, a.output, &notes);
+  for (const auto& n : notes) std::cerr << "muspec: torch-groups approximation: " << n << "\n";
   for (const auto& s : skipped) std::cerr << "muspec: skipped " << s << "\n";
   if (!a.quiet) std::cerr << "muspec: wrote " << a.output << "\n";
   return skipped.empty() ? kExitOk : kExitSkipped;
