@@ -1,5 +1,6 @@
 #include "laws.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -52,7 +53,7 @@ json law_json(const FittedLaw& f) {
             {"beta_ci95", pair(f.beta_ci_lo, f.beta_ci_hi)}, {"log_a_ci95", pair(f.log_a_ci_lo, f.log_a_ci_hi)},
             {"beta_bootstrap_ci95", f.has_bootstrap ? pair(f.beta_boot_lo, f.beta_boot_hi) : json(nullptr)},
             {"bootstrap_samples", f.bootstrap_samples}, {"r2", num(f.r2)}, {"residual_scale", num(f.residual_scale)},
-            {"member_sd", num(f.member_sd)},
+            {"member_sd", num(f.member_sd)}, {"member_dof", f.member_dof},
             {"dof", f.dof}, {"params_range", pair(f.params_min, f.params_max)}, {"num_sizes", f.num_sizes},
             {"num_runs", f.num_runs}, {"leave_largest_out", llo_json(f.leave_largest_out)}});
   json runs = json::array();
@@ -195,6 +196,7 @@ void read_fit_numbers(const Reader& rd, const json& j, const std::string& at, Fi
   } else {
     f.member_sd = 0, f.has_member_sd = false;
   }
+  f.member_dof = Reader::has(j, "member_dof") ? static_cast<int>(rd.integer(j, at, "member_dof", 0, kMaxCount)) : 0;
   f.dof = static_cast<int>(rd.integer(j, at, "dof", 0, kMaxCount));
   std::tie(f.params_min, f.params_max) = rd.range(j, at, "params_range");
   if (!(f.params_min > 0 && f.params_max >= f.params_min && std::isfinite(f.params_max)))
@@ -315,6 +317,14 @@ double law_member_prediction_sd(const FittedLaw& law, double model_params) {
   return std::sqrt(sd * sd + law.member_sd * law.member_sd);
 }
 
+double member_interval_dof(const FittedLaw& law, double model_params) {
+  const double d1 = law.dof, d2 = law.member_dof;
+  const double v1 = std::pow(law_prediction_sd(law, model_params), 2), v2 = law.member_sd * law.member_sd;
+  if (d1 <= 0 || d2 <= 0 || !(v2 > 0)) return d1;
+  const double dof = (v1 + v2) * (v1 + v2) / (v1 * v1 / d1 + v2 * v2 / d2);
+  return std::clamp(dof, std::min(d1, d2), d1 + d2);
+}
+
 std::vector<LawPrediction> predict_laws(const LawSet& laws, double model_params, double level) {
   if (!(model_params >= kMinModelParams && model_params <= kMaxModelParams))
     throw UsageError("--params: expected a model size in [1e3, 1e15] parameters");
@@ -337,7 +347,8 @@ std::vector<LawPrediction> predict_laws(const LawSet& laws, double model_params,
     if (law.dof > 0) {
       const double t = student_t_quantile(0.5 + 0.5 * level, law.dof);
       const double half = t * law_prediction_sd(law, model_params);
-      const double member_half = t * law_member_prediction_sd(law, model_params);
+      const double t_member = student_t_quantile(0.5 + 0.5 * level, member_interval_dof(law, model_params));
+      const double member_half = t_member * law_member_prediction_sd(law, model_params);
       p.lower = std::exp(y - half), p.upper = std::exp(y + half);
       p.member_lower = std::exp(y - member_half), p.member_upper = std::exp(y + member_half);
     } else {

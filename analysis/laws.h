@@ -82,6 +82,9 @@ struct FittedLaw {
   /// The per-matrix prediction interval adds it (docs/scaling-laws.md "Prediction").
   double member_sd = 0;
   bool has_member_sd = true;  ///< false when read from an older file without "member_sd" (then 0)
+  /// Degrees of freedom of member_sd, sum over runs of (members - 1); 0 when unknown (a file
+  /// written before it was recorded), which makes the per-matrix interval use `dof` alone.
+  int member_dof = 0;
   int dof = 0;                ///< runs - 2
   double params_min = 0, params_max = 0;
   int num_sizes = 0, num_runs = 0;
@@ -138,11 +141,17 @@ inline constexpr double kMinModelParams = 1e3, kMaxModelParams = 1e15;
 /// One prediction per law with status "ok", in file order. The group-mean interval is
 /// exp(yhat -+ t_{dof, (1+level)/2} * sqrt(var_fit(M) + s^2)), where var_fit is the variance of
 /// the fitted line at log M and s^2 the residual variance of one run (weight 1); the
-/// per-matrix interval uses sqrt(var_fit(M) + s^2 + member_sd^2). Laws with dof = 0 get
+/// per-matrix interval uses sqrt(var_fit(M) + s^2 + member_sd^2) with t at the
+/// Welch–Satterthwaite degrees of freedom (member_interval_dof). Laws with dof = 0 get
 /// lower = 0 and upper = inf. Throws UsageError unless kMinModelParams <= model_params <=
 /// kMaxModelParams and 0 < level < 1; throws InputError naming laws.path and laws[i] when a
 /// prediction or lower bound is not finite, or exceeds 1 on the rel_frob scale (σ/‖G‖_F <= 1).
 std::vector<LawPrediction> predict_laws(const LawSet& laws, double model_params, double level = 0.95);
+
+/// Welch–Satterthwaite degrees of freedom of the per-matrix interval's variance
+/// sd_pred² (dof) + member_sd² (member_dof): (v1 + v2)² / (v1²/dof + v2²/member_dof), kept
+/// within [min(dof, member_dof), dof + member_dof]; `dof` when member_dof or member_sd is 0.
+double member_interval_dof(const FittedLaw& law, double model_params);
 
 /// Predicted log value and its prediction standard deviation for one law at M (helpers of
 /// predict_laws, also used by the leave-largest-out check).

@@ -49,8 +49,10 @@ uint64_t stable_hash(const std::string& text) {
 /// in every run): var_i = max(between-matrix variance, variance of a member's median over
 /// steps) / n_i. Per-run spreads from 1-3 matrices would give erratic weights.
 /// `member_sd` (optional) receives the pooled between-member standard deviation
-/// sqrt(sum_i sum_j (y_ij - y_i)^2 / sum_i (n_i - 1)); 0 when no run has two settled members.
-std::vector<RunPoint> run_points(const std::vector<RunSample>& runs, double* member_sd = nullptr) {
+/// sqrt(sum_i sum_j (y_ij - y_i)^2 / sum_i (n_i - 1)) and `member_dof` its degrees of freedom
+/// sum_i (n_i - 1); both 0 when no run has two settled members.
+std::vector<RunPoint> run_points(const std::vector<RunSample>& runs, double* member_sd = nullptr,
+                                 int* member_dof = nullptr) {
   std::vector<RunPoint> out;
   double between_ss = 0, between_dof = 0, median_var = 0, matrices = 0;
   for (const auto& r : runs) {
@@ -66,6 +68,7 @@ std::vector<RunPoint> run_points(const std::vector<RunSample>& runs, double* mem
   }
   const double between = between_dof > 0 ? between_ss / between_dof : 0.0;
   if (member_sd) *member_sd = std::sqrt(between);
+  if (member_dof) *member_dof = static_cast<int>(between_dof);
   const double member_var = std::max(between, matrices > 0 ? median_var / matrices : 0.0);
   for (auto& p : out) p.log_se = std::sqrt(member_var / p.matrices);
   return out;
@@ -283,7 +286,7 @@ FittedLaw fit_power_law(const GroupSelector& group, double quantile_level, const
   law.quantile_level = quantile_level;
   law.scale = scale;
   law.method = options.robust ? "huber" : "wls";
-  law.points = run_points(runs, &law.member_sd);
+  law.points = run_points(runs, &law.member_sd, &law.member_dof);
   std::vector<double> sizes;
   for (const auto& p : law.points) sizes.push_back(p.model_params);
   law.num_runs = static_cast<int>(law.points.size());
