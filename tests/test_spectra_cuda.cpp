@@ -54,6 +54,10 @@ TEST_CASE("the CUDA backend is loaded only when a GPU is there", "[spectra]") {
 #ifdef MUSPEC_CUDA_PLUGIN_FILE
   // The plugin itself loads with every symbol resolved and hands out the current entry table,
   // so a broken link is found here rather than on the first GPU machine.
+  if (!std::ifstream(MUSPEC_CUDA_PLUGIN_FILE)) {
+    WARN("the plugin is not at its build path (a relocated test binary): direct load skipped");
+    return;
+  }
   void* h = dlopen(MUSPEC_CUDA_PLUGIN_FILE, RTLD_NOW | RTLD_LOCAL);
   INFO((h ? "" : dlerror()));
   REQUIRE(h != nullptr);

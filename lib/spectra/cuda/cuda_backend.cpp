@@ -274,8 +274,13 @@ int devices_present() {
 }
 
 std::unique_ptr<SpectralBackend> try_make_backend(const BackendOptions& options, std::string* why) {
-  if (devices_present() == 0) {
-    if (why) *why = "no CUDA device found";
+  int n = 0;
+  if (const cudaError_t status = cudaGetDeviceCount(&n); status != cudaSuccess || n == 0) {
+    // The driver saw a GPU (the loader checked), so a failure here is usually a driver older
+    // than this CUDA runtime: say so rather than "no device".
+    if (why)
+      *why = status == cudaSuccess ? "no CUDA device found"
+                                   : std::string("the CUDA runtime cannot use this driver: ") + cudaGetErrorString(status);
     return nullptr;
   }
   try {
