@@ -130,16 +130,21 @@ std::vector<double> gather_part(const std::vector<double>& x, int64_t rows, int6
   return out;
 }
 
+/// Completes `rec` with its singular values and summary, and keeps it.
+void add_analysed(SpectrumRecord rec, SingularValues sv, double frobenius, const ScanOptions& o, JobOutcome& out) {
+  rec.method = method_name(sv.method);
+  rec.device = device_name(sv.device);
+  rec.floor = sv.floor;
+  rec.sigma = std::move(sv.sigma);
+  rec.summary = summarize_spectrum(rec.sigma, frobenius, rec.floor, o.quantiles);
+  out.records.push_back(std::move(rec));
+}
+
 void analyse(SpectrumRecord rec, std::vector<double>& x, int64_t rows, int64_t cols, double frobenius,
              SpectralBackend& backend, const ScanOptions& o, JobOutcome& out) {
   try {
     SingularValues sv = backend.singular_values(x, rows, cols, o.method, rec.file + ": " + rec.name);
-    rec.method = method_name(sv.method);
-    rec.device = device_name(sv.device);
-    rec.floor = sv.floor;
-    rec.sigma = std::move(sv.sigma);
-    rec.summary = summarize_spectrum(rec.sigma, frobenius, rec.floor, o.quantiles);
-    out.records.push_back(std::move(rec));
+    add_analysed(std::move(rec), std::move(sv), frobenius, o, out);
   } catch (const NumericalError& err) {
     out.skipped.push_back({rec.file, rec.name, err.what()});
   }
@@ -158,12 +163,7 @@ void analyse_stored(SpectrumRecord rec, const MatrixView& m, SpectralBackend& ba
   try {
     StoredSpectrum st = backend.spectrum_of_stored(m, o.transform, o.method, rec.file + ": " + rec.name);
     if (!st.values) return record_nonfinite(std::move(rec), st.conversion.nonfinite, out);
-    rec.method = method_name(st.values->method);
-    rec.device = device_name(st.values->device);
-    rec.floor = st.values->floor;
-    rec.sigma = std::move(st.values->sigma);
-    rec.summary = summarize_spectrum(rec.sigma, st.conversion.frobenius, rec.floor, o.quantiles);
-    out.records.push_back(std::move(rec));
+    add_analysed(std::move(rec), std::move(*st.values), st.conversion.frobenius, o, out);
   } catch (const NumericalError& err) {
     out.skipped.push_back({rec.file, rec.name, err.what()});
   }

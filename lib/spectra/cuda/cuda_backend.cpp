@@ -98,7 +98,7 @@ class CudaBackend final : public SpectralBackend {
     const bool ok = on_gpu(layout->bytes() + bytes, [&](cuda::CudaContext& ctx) {
       void* d_stored = ctx.stored.reserve(layout->bytes());
       ctx.upload(d_stored, m.base, layout->bytes());
-      auto* d_x = static_cast<double*>(ctx.matrix.reserve(static_cast<size_t>(rows * cols) * sizeof(double)));
+      auto* d_x = static_cast<double*>(ctx.matrix.reserve(matrix_bytes));
       out.conversion = cuda::decode_on_device(ctx, d_stored, *layout, transform, d_x);
       if (out.conversion.nonfinite > 0) return;
       out.values = by_policy(
@@ -106,13 +106,8 @@ class CudaBackend final : public SpectralBackend {
           [&] { return ascending_sigma(cuda::gram_eigenvalues_on_device(ctx, d_x, rows, cols, label, eigensolver_)); },
           [&] { return ascending(cuda::gesvd_values_on_device(ctx, d_x, rows, cols, label)); });
     });
-    if (ok) return out;
-    // The device could not take it: decode on the host, and the CPU backend answers.
-    out = StoredSpectrum{};
-    std::vector<double> x(static_cast<size_t>(m.rows * m.cols));
-    out.conversion = to_dense_row_major(m, transform, x.data());
-    if (out.conversion.nonfinite == 0) out.values = cpu_->singular_values(x, m.rows, m.cols, method, label);
-    return out;
+    // The device could not take it: the CPU backend decodes and answers.
+    return ok ? out : cpu_->spectrum_of_stored(m, transform, method, label);
   }
 
  protected:
