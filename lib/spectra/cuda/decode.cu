@@ -1,12 +1,11 @@
 // Device-side decoding of stored tensor bytes to float64 (see decode.h).
 //
 // One grid-stride kernel per stored type widens each element to float64, applies the input
-// transform, counts NaN/Inf entries and sums the squares of the finite ones. Every block
-// writes its partial sums to its own slot; the host adds the slots in block order, so ‖X‖_F
-// is the same on every run (no floating-point atomics).
+// transform, counts NaN/Inf entries and sums the squares of the finite ones; the per-element
+// rules are decode_elements.h's, which the host tests run too. Every block writes its partial
+// sums to its own slot; the host adds the slots in block order, so ‖X‖_F is the same on every
+// run (no floating-point atomics).
 #include "spectra/cuda/decode.h"
-
-#include <cuda_fp16.h>
 
 #include <cmath>
 #include <vector>
@@ -18,34 +17,15 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 1024;
 
-struct Partial {
-  double sum_squares;
-  unsigned long long nonfinite;
-};
-
-__device__ inline double widen(const double* p, int64_t i) { return p[i]; }
-__device__ inline double widen(const float* p, int64_t i) { return p[i]; }
-__device__ inline double widen(const __half* p, int64_t i) { return __half2float(p[i]); }
-__device__ inline double widen(const uint16_t* p, int64_t i) {  // bfloat16: the top half of a float32
-  return __uint_as_float(static_cast<unsigned>(p[i]) << 16);
-}
-
 template <class Stored>
-__global__ void decode_kernel(const Stored* in, int64_t count, bool sign, double* out, Partial* partials) {
-  double sum = 0.0;
-  unsigned long long bad = 0;
+__global__ void decode_kernel(const Stored* in, int64_t count, bool sign, double* out, DecodeSums* partials) {
+  DecodeSums sums;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
-    double x = widen(in, i);
-    if (!isfinite(x)) {
-      ++bad;
-    } else {
-      if (sign) x = static_cast<double>((x > 0) - (x < 0));
-      sum += x * x;
-    }
-    out[i] = x;
-  }
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride)
+    out[i] = decode_element(widen(in[i]), sign, sums);
   // Block reduction: warp shuffles, then one value per warp through shared memory.
+  double sum = sums.sum_squares;
+  unsigned long long bad = sums.nonfinite;
   for (int offset = 16; offset > 0; offset /= 2) {
     sum += __shfl_down_sync(0xffffffffu, sum, offset);
     bad += __shfl_down_sync(0xffffffffu, bad, offset);
@@ -59,74 +39,45 @@ __global__ void decode_kernel(const Stored* in, int64_t count, bool sign, double
   }
   __syncthreads();
   if (threadIdx.x == 0) {
-    Partial p{0.0, 0};
+    DecodeSums block;
     for (int w = 0; w < kThreads / 32; ++w) {
-      p.sum_squares += warp_sum[w];
-      p.nonfinite += warp_bad[w];
+      block.sum_squares += warp_sum[w];
+      block.nonfinite += warp_bad[w];
     }
-    partials[blockIdx.x] = p;
+    partials[blockIdx.x] = block;
   }
 }
 
 template <class Stored>
-void launch(const void* d_stored, int64_t count, bool sign, double* d_out, Partial* d_partials, int blocks,
+void launch(const void* d_stored, int64_t count, bool sign, double* d_out, DecodeSums* d_partials, int blocks,
             cudaStream_t stream) {
   decode_kernel<Stored><<<blocks, kThreads, 0, stream>>>(static_cast<const Stored*>(d_stored), count, sign, d_out,
                                                           d_partials);
 }
 
-std::optional<StoredType> stored_type(DType t) {
-  switch (t) {
-    case DType::F64: return StoredType::F64;
-    case DType::F32: return StoredType::F32;
-    case DType::F16: return StoredType::F16;
-    case DType::BF16: return StoredType::BF16;
-    default: return std::nullopt;
-  }
-}
-
 }  // namespace
-
-std::optional<StoredLayout> device_layout(const MatrixView& m) {
-  const auto type = stored_type(m.dtype);
-  if (!type || m.byte_order != ByteOrder::Little || m.rows <= 0 || m.cols <= 0) return std::nullopt;
-  StoredLayout l;
-  l.type = *type;
-  l.element_bytes = static_cast<int>(dtype_bits(m.dtype) / 8);
-  // Row-major (safetensors, C-order .npy, a slice of a stack); a single row or column is
-  // contiguous whatever its other stride says.
-  if ((m.col_stride == 1 || m.cols == 1) && (m.row_stride == m.cols || m.rows == 1)) {
-    l.rows = m.rows, l.cols = m.cols;
-    return l;
-  }
-  if (m.row_stride == 1 && m.col_stride == m.rows) {  // column-major (Fortran-order .npy): xᵀ row-major
-    l.rows = m.cols, l.cols = m.rows;
-    return l;
-  }
-  return std::nullopt;
-}
 
 DenseConversion decode_on_device(CudaContext& ctx, const void* d_stored, const StoredLayout& layout,
                                  InputTransform transform, double* d_out) {
   const int64_t count = layout.rows * layout.cols;
   const int blocks = static_cast<int>(std::min<int64_t>(kMaxBlocks, (count + kThreads - 1) / kThreads));
-  auto* d_partials = static_cast<Partial*>(ctx.partials.reserve(sizeof(Partial) * kMaxBlocks));
+  auto* d_partials = static_cast<DecodeSums*>(ctx.partials.reserve(sizeof(DecodeSums) * kMaxBlocks));
   const bool sign = transform == InputTransform::Sign;
   switch (layout.type) {
     case StoredType::F64: launch<double>(d_stored, count, sign, d_out, d_partials, blocks, ctx.stream()); break;
     case StoredType::F32: launch<float>(d_stored, count, sign, d_out, d_partials, blocks, ctx.stream()); break;
-    case StoredType::F16: launch<__half>(d_stored, count, sign, d_out, d_partials, blocks, ctx.stream()); break;
-    case StoredType::BF16: launch<uint16_t>(d_stored, count, sign, d_out, d_partials, blocks, ctx.stream()); break;
+    case StoredType::F16: launch<F16Bits>(d_stored, count, sign, d_out, d_partials, blocks, ctx.stream()); break;
+    case StoredType::BF16: launch<BF16Bits>(d_stored, count, sign, d_out, d_partials, blocks, ctx.stream()); break;
   }
   check(cudaGetLastError(), "decode kernel launch");
-  std::vector<Partial> partials(static_cast<size_t>(blocks));
-  check(cudaMemcpyAsync(partials.data(), d_partials, sizeof(Partial) * partials.size(), cudaMemcpyDeviceToHost,
+  std::vector<DecodeSums> partials(static_cast<size_t>(blocks));
+  check(cudaMemcpyAsync(partials.data(), d_partials, sizeof(DecodeSums) * partials.size(), cudaMemcpyDeviceToHost,
                         ctx.stream()),
         "cudaMemcpyAsync (decode sums)");
   ctx.synchronize();
   DenseConversion r;
   double sum = 0.0;
-  for (const Partial& p : partials) {
+  for (const DecodeSums& p : partials) {
     sum += p.sum_squares;
     r.nonfinite += static_cast<int64_t>(p.nonfinite);
   }
