@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <new>
 #include <regex>
 #include <tuple>
 
@@ -209,6 +210,13 @@ JobOutcome run_job(const TensorJob& job, SpectralBackend& backend, const ScanOpt
     } catch (const InputError& err) {
       out.skipped.push_back({err.file().empty() ? e.file : err.file(), e.name, err.reason()});
       return out;  // the whole tensor is unreadable: no point trying the other slices
+    } catch (const std::bad_alloc&) {
+      // The float64 copy and the solver's workspace did not fit in host memory: this matrix is
+      // skipped, the scan goes on (smaller matrices, other workers) and says so.
+      const double mib = static_cast<double>(job.rows) * static_cast<double>(job.cols) * 8.0 / (1 << 20);
+      out.skipped.push_back({e.file, e.name, "not enough host memory to analyse it (its float64 copy alone is " +
+                                                 std::to_string(static_cast<int64_t>(mib)) + " MiB)"});
+      return out;
     }
   }
   return out;

@@ -23,6 +23,7 @@ const std::vector<Subcommand>& subcommands() {
       {"predict", "predict each group's spectral quantiles at a model size, with prediction intervals", setup_predict},
       {"recommend", "per-matrix NS steps and coefficients from spectra or scaling laws", setup_recommend},
       {"plan", "allocate NS steps per operator type or layer under a FLOP budget (max-min quality)", setup_plan},
+      {"plot", "draw the scaling laws of a laws.json as an SVG figure", setup_plot},
   };
   return table;
 }

@@ -19,6 +19,7 @@ Action setup_fit(CLI::App& sub);
 Action setup_predict(CLI::App& sub);
 Action setup_recommend(CLI::App& sub);
 Action setup_plan(CLI::App& sub);
+Action setup_plot(CLI::App& sub);
 
 struct Subcommand {
   const char* name;
