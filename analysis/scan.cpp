@@ -294,6 +294,7 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
   }
   set_blas_threads(saved_blas_threads);
   if (progress) progress->finish();
+  for (auto& n : backend->notices()) result.notices.push_back(std::move(n));
 
   // Stage 4: gather in file order, then by run and step (file names sort checkpoint-100 before
   // checkpoint-25; steps are numbers).

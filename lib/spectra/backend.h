@@ -64,6 +64,10 @@ class MUSPEC_SHARED_TYPE SpectralBackend {
   /// How many matrices a caller should have in flight at once (e.g. one per CUDA stream);
   /// 0 leaves it to the caller.
   virtual int preferred_concurrency() const { return 0; }
+  /// One-line notices about the calls so far that the caller should pass on to the user (e.g.
+  /// "4 matrices were computed on the CPU after a device error; the first: ..."). Empty for
+  /// the CPU backend.
+  virtual std::vector<std::string> notices() const { return {}; }
 
   /// Singular values of the rows x cols row-major float64 matrix `x` (finite entries only).
   /// `x` may be overwritten. `label` names the matrix in error messages.

@@ -72,6 +72,14 @@ struct Solver {
     if (dev > work_bytes) { cudaFree(work); ok(cudaMalloc(&work, dev), "workspace"); work_bytes = dev; }
     if (hst > host.size()) host.resize(hst);
   }
+  /// Exits naming the routine when any of the first `count` info values is not 0: a failed
+  /// solve must not be timed as if it had succeeded.
+  void check_info(const char* what, int64_t count = 1) {
+    std::vector<int> got(static_cast<size_t>(count));
+    ok(cudaMemcpy(got.data(), info, sizeof(int) * got.size(), cudaMemcpyDeviceToHost), "download info");
+    for (size_t i = 0; i < got.size(); ++i)
+      if (got[i] != 0) { std::fprintf(stderr, "%s: info[%zu] = %d\n", what, i, got[i]); std::exit(2); }
+  }
   /// Values of the n x n matrix `a` (destroyed) into `w`, synchronously.
   void syevd(double* a, double* w, int64_t n) {
     size_t dev = 0, hst = 0;
@@ -81,6 +89,7 @@ struct Solver {
     ok(cusolverDnXsyevd(h, p, CUSOLVER_EIG_MODE_NOVECTOR, CUBLAS_FILL_MODE_LOWER, n, CUDA_R_64F, a, n, CUDA_R_64F, w,
                         CUDA_R_64F, work, dev, host.data(), hst, info), "Xsyevd");
     ok(cudaStreamSynchronize(stream), "sync");
+    check_info("Xsyevd");
   }
   void syev_batched(double* a, double* w, int64_t n, int64_t batch) {
     size_t dev = 0, hst = 0;
@@ -90,6 +99,7 @@ struct Solver {
     ok(cusolverDnXsyevBatched(h, p, CUSOLVER_EIG_MODE_NOVECTOR, CUBLAS_FILL_MODE_LOWER, n, CUDA_R_64F, a, n, CUDA_R_64F,
                               w, CUDA_R_64F, work, dev, host.data(), hst, info, batch), "XsyevBatched");
     ok(cudaStreamSynchronize(stream), "sync");
+    check_info("XsyevBatched", batch);
   }
 };
 
@@ -165,6 +175,7 @@ void probe(int64_t n, int64_t batch) {
     ok(cusolverDnDsytrd(solvers[0].h, CUBLAS_FILL_MODE_LOWER, static_cast<int>(n), d_copies, static_cast<int>(n), d_d,
                         d_e, d_tau, static_cast<double*>(solvers[0].work), lwork, solvers[0].info), "Dsytrd");
     ok(cudaStreamSynchronize(solvers[0].stream), "sync");
+    solvers[0].check_info("Dsytrd");
   };
   sytrd();  // warm-up
   refill();

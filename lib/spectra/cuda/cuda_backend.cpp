@@ -62,6 +62,9 @@ class CudaBackend final : public SpectralBackend {
   CudaBackend(int device, const BackendOptions& o)
       : device_(device), streams_(o.gpu_streams > 0 ? o.gpu_streams : kDefaultStreams), cpu_(make_cpu_backend(o)) {
     cuda::check(cudaSetDevice(device_), "cudaSetDevice");
+    // Threads waiting on a stream sleep instead of spinning: up to --gpu-streams workers wait
+    // on long solves while the host cores read and decode the next matrices.
+    if (cudaSetDeviceFlags(cudaDeviceScheduleBlockingSync) != cudaSuccess) (void)cudaGetLastError();
     size_t free_bytes = 0, total_bytes = 0;
     cuda::device_memory(&free_bytes, &total_bytes);
     keep_bytes_ = std::min(kMaxKeepBytes, free_bytes / (8 * static_cast<size_t>(streams_)));
@@ -147,11 +150,16 @@ class CudaBackend final : public SpectralBackend {
   template <class Work>
   bool on_gpu(size_t bytes, Work&& work) {
     t_fell_back = false;
-    if (broken_ || bytes > budget_->total()) return fall_back();
+    if (broken_) return fall_back();
+    if (bytes > budget_->total()) {
+      ++out_of_memory_;
+      return fall_back();
+    }
     std::unique_ptr<cuda::CudaContext> ctx;
     try {
       ctx = borrow();  // a new context allocates pinned staging memory and may fail
-    } catch (const NumericalError&) {
+    } catch (const NumericalError& e) {
+      note_device_error(e.what());
       return fall_back();
     }
     cudaSetDevice(device_);  // the calling thread may not have chosen it yet
@@ -162,15 +170,39 @@ class CudaBackend final : public SpectralBackend {
       lease.succeeded();
     } catch (const cuda::DeviceOutOfMemory&) {
       ok = false;
-    } catch (const NumericalError&) {
+      ++out_of_memory_;
+    } catch (const NumericalError& e) {
       // cuSOLVER did not converge, or the device failed. Either way the CPU answers this
-      // matrix; a device error that sticks (cudaDeviceSynchronize fails) sends every later
-      // matrix to the CPU as well.
+      // matrix, and the user hears of it (a systematic device error must not hide behind
+      // correct CPU results); a device error that sticks (cudaDeviceSynchronize fails) sends
+      // every later matrix to the CPU as well.
       ok = false;
+      note_device_error(e.what());
       if (cudaDeviceSynchronize() != cudaSuccess) broken_ = true;
     }
     return ok ? true : fall_back();
   }
+
+  void note_device_error(const std::string& what) {
+    const std::lock_guard<std::mutex> lock(notice_mu_);
+    if (device_errors_++ == 0) first_device_error_ = what;
+  }
+
+ public:
+  std::vector<std::string> notices() const override {
+    std::vector<std::string> out;
+    const std::lock_guard<std::mutex> lock(notice_mu_);
+    if (device_errors_ > 0)
+      out.push_back("GPU: " + std::to_string(device_errors_) + " matri" + (device_errors_ == 1 ? "x was" : "ces were") +
+                    " computed on the CPU after a device error" + (broken_ ? " (the rest of the scan ran on the CPU)" : "") +
+                    "; the first: " + first_device_error_);
+    if (const int64_t n = out_of_memory_.load(); n > 0)
+      out.push_back("GPU: " + std::to_string(n) + " matri" + (n == 1 ? "x" : "ces") +
+                    " did not fit in free device memory and were computed on the CPU");
+    return out;
+  }
+
+ private:
 
   /// Holds `bytes` of the budget and a pooled context for one call; gives both back however
   /// the call ends (an unexpected exception must not leave other streams waiting forever).
@@ -256,6 +288,10 @@ class CudaBackend final : public SpectralBackend {
   std::vector<std::unique_ptr<cuda::CudaContext>> pool_;
   int created_ = 0;
   std::atomic<bool> broken_{false};
+  mutable std::mutex notice_mu_;
+  int64_t device_errors_ = 0;        ///< guarded by notice_mu_
+  std::string first_device_error_;   ///< guarded by notice_mu_
+  std::atomic<int64_t> out_of_memory_{0};
 };
 
 }  // namespace

@@ -113,21 +113,37 @@ void CudaContext::destroy() {
 
 cublasHandle_t CudaContext::cublas() {
   if (!cublas_) {
-    check(cublasCreate(&cublas_), "cublasCreate");
-    check(cublasSetStream(cublas_, stream_), "cublasSetStream");
-    // Plain IEEE arithmetic in every precision: no TF32 shortcuts behind our back, and
-    // reductions in the compute type (float32 for bf16 GEMMs), never in the output type.
-    check(cublasSetMathMode(cublas_, static_cast<cublasMath_t>(CUBLAS_PEDANTIC_MATH |
-                                                               CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)),
-          "cublasSetMathMode");
+    // Configured before it is kept: a handle left on the legacy stream would race with this
+    // context's own stream.
+    cublasHandle_t h = nullptr;
+    check(cublasCreate(&h), "cublasCreate");
+    try {
+      check(cublasSetStream(h, stream_), "cublasSetStream");
+      // Plain IEEE arithmetic in every precision: no TF32 shortcuts behind our back, and
+      // reductions in the compute type (float32 for bf16 GEMMs), never in the output type.
+      check(cublasSetMathMode(h, static_cast<cublasMath_t>(CUBLAS_PEDANTIC_MATH |
+                                                           CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)),
+            "cublasSetMathMode");
+    } catch (...) {
+      cublasDestroy(h);
+      throw;
+    }
+    cublas_ = h;
   }
   return cublas_;
 }
 
 cusolverDnHandle_t CudaContext::cusolver() {
   if (!cusolver_) {
-    check(cusolverDnCreate(&cusolver_), "cusolverDnCreate");
-    check(cusolverDnSetStream(cusolver_, stream_), "cusolverDnSetStream");
+    cusolverDnHandle_t h = nullptr;
+    check(cusolverDnCreate(&h), "cusolverDnCreate");
+    try {
+      check(cusolverDnSetStream(h, stream_), "cusolverDnSetStream");
+    } catch (...) {
+      cusolverDnDestroy(h);
+      throw;
+    }
+    cusolver_ = h;
   }
   return cusolver_;
 }

@@ -63,6 +63,7 @@ DenseConversion decode_on_device(CudaContext& ctx, const void* d_stored, const S
   const int blocks = static_cast<int>(std::min<int64_t>(kMaxBlocks, (count + kThreads - 1) / kThreads));
   auto* d_partials = static_cast<DecodeSums*>(ctx.partials.reserve(sizeof(DecodeSums) * kMaxBlocks));
   const bool sign = transform == InputTransform::Sign;
+  (void)cudaGetLastError();  // clear an error left by an earlier call, so the check below is this launch's
   switch (layout.type) {
     case StoredType::F64: launch<double>(d_stored, count, sign, d_out, d_partials, blocks, ctx.stream()); break;
     case StoredType::F32: launch<float>(d_stored, count, sign, d_out, d_partials, blocks, ctx.stream()); break;
