@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <set>
 
 #include "core/error.h"
+#include "report.h"
 #include "student_t.h"
 #include "svg_plot.h"
 
@@ -17,16 +17,10 @@ constexpr const char* kPointColor = "#1f77b4";
 constexpr const char* kLineColor = "#d62728";
 constexpr int kLineSamples = 48;
 
-std::string fmt(const char* format, double v) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
 bool same_level(double a, double b) { return std::fabs(a - b) <= 1e-9; }
 
 std::string scale_label(const std::string& scale, double level) {
-  const std::string q = "q" + fmt("%g", level);
+  const std::string q = "q" + quantile_label(level);
   if (scale == "rel_frob") return q + " of σ / ‖X‖_F";
   if (scale == "rel_max") return q + " of σ / σ_max";
   return q + " of σ";
@@ -61,8 +55,8 @@ LawCurve law_curve(const FittedLaw& f, double lo, double hi) {
 
 std::string law_caption(const FittedLaw& f) {
   if (f.status != "ok") return "refused: " + f.reason;
-  return "β = " + fmt("%.3f", f.beta) + " [" + fmt("%.3f", f.beta_ci_lo) + ", " + fmt("%.3f", f.beta_ci_hi) +
-         "], R² = " + fmt("%.3f", f.r2) + ", " + std::to_string(f.num_runs) + " runs";
+  return "β = " + format_number("%.3f", f.beta) + " " + format_interval("%.3f", f.beta_ci_lo, f.beta_ci_hi) +
+         ", R² = " + format_number("%.3f", f.r2) + ", " + std::to_string(f.num_runs) + " runs";
 }
 
 void draw_law(SvgFigure& fig, const FittedLaw& f, const LawPlotOptions& o) {
@@ -99,8 +93,8 @@ void draw_law(SvgFigure& fig, const FittedLaw& f, const LawPlotOptions& o) {
   for (const RunPoint& p : f.points) {
     const double v = std::exp(p.log_value);
     panel.add_error_bar(p.model_params, std::exp(p.log_value - p.log_se), std::exp(p.log_value + p.log_se), kPointColor);
-    panel.add_point({p.model_params, v}, p.run + ": M = " + fmt("%.4g", p.model_params) + ", q = " +
-                                             fmt("%.4g", v) + ", " + std::to_string(p.matrices) + " matrices",
+    panel.add_point({p.model_params, v}, p.run + ": M = " + format_number("%.4g", p.model_params) + ", q = " +
+                                             format_number("%.4g", v) + ", " + std::to_string(p.matrices) + " matrices",
                     kPointColor);
   }
 }
@@ -119,18 +113,18 @@ std::string laws_svg(const LawSet& laws, const LawPlotOptions& o) {
   const double level = o.quantile_level < 0 ? levels.front() : o.quantile_level;
   if (std::none_of(levels.begin(), levels.end(), [&](double l) { return same_level(l, level); })) {
     std::string have;
-    for (const double l : levels) have += (have.empty() ? "" : ", ") + fmt("%g", l);
-    throw UsageError("--quantile " + fmt("%g", level) + ": " + laws.path + " has laws at " + have);
+    for (const double l : levels) have += (have.empty() ? "" : ", ") + quantile_label(l);
+    throw UsageError("--quantile " + quantile_label(level) + ": " + laws.path + " has laws at " + have);
   }
   if (o.target_params != 0 && !(o.target_params >= kMinModelParams && o.target_params <= kMaxModelParams))
     throw UsageError("--params: expected a model size in [1e3, 1e15] parameters");
-  SvgFigure fig("muspec fit: settled " + fmt("%g", level) + "-quantile (" + laws.kind + ") vs model size",
+  SvgFigure fig("muspec fit: settled " + quantile_label(level) + "-quantile (" + laws.kind + ") vs model size",
                 o.panels_per_row);
   fig.add_note("laws: " + (laws.path.empty() ? std::string("(in memory)") : laws.path) + "   grouping: " +
                laws.grouping + "   burn-in: " + laws.burn_in + "   fit: " + laws.method);
   fig.add_note("points: each run's group mean, bars ±1 standard error; red: fitted q = a·M^β with its 95% "
                "confidence band" + std::string(o.target_params > 0 ? ", dashed: extrapolated to M = " +
-                                                                       fmt("%.3g", o.target_params)
+                                                                       format_number("%.3g", o.target_params)
                                                                  : ""));
   for (const FittedLaw& f : laws.laws)
     if (same_level(f.quantile_level, level)) draw_law(fig, f, o);

@@ -1,7 +1,6 @@
 #include "law_report.h"
 
 #include <cmath>
-#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
@@ -13,12 +12,6 @@ namespace muspec::analysis {
 namespace {
 
 std::string num(double v) { return csv_number(v); }
-
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
 
 std::string pad(std::string s, size_t width) {
   if (s.size() < width) s.append(width - s.size(), ' ');
@@ -42,14 +35,14 @@ std::string fit_cells(const FittedLaw& f) {
 }
 
 std::string table_row(const FittedLaw& f) {
-  std::string row = pad(f.group.name, 26) + pad(fmt("%g", f.quantile_level), 6) +
+  std::string row = pad(f.group.name, 26) + pad(quantile_label(f.quantile_level), 6) +
                     pad(std::to_string(f.num_runs) + "/" + std::to_string(f.num_sizes), 7);
   if (f.status != "ok") return row + "refused: " + f.reason + "\n";
-  row += pad(fmt("%+.3f", f.beta) + " [" + fmt("%+.3f", f.beta_ci_lo) + ", " + fmt("%+.3f", f.beta_ci_hi) + "]", 29);
-  row += pad(f.has_bootstrap ? "[" + fmt("%+.3f", f.beta_boot_lo) + ", " + fmt("%+.3f", f.beta_boot_hi) + "]" : "-", 19);
-  row += pad(fmt("%.3g", std::exp(f.log_a)), 10) + pad(fmt("%.3f", f.r2), 7);
+  row += pad(format_number("%+.3f", f.beta) + " " + format_interval("%+.3f", f.beta_ci_lo, f.beta_ci_hi), 29);
+  row += pad(f.has_bootstrap ? format_interval("%+.3f", f.beta_boot_lo, f.beta_boot_hi) : "-", 19);
+  row += pad(format_number("%.3g", std::exp(f.log_a)), 10) + pad(format_number("%.3f", f.r2), 7);
   const auto& l = f.leave_largest_out;
-  row += l.done ? fmt("%+.1f%%", 100.0 * l.relative_error) + (l.within_interval ? "" : " (outside PI)") : "-";
+  row += l.done ? format_number("%+.1f%%", 100.0 * l.relative_error) + (l.within_interval ? "" : " (outside PI)") : "-";
   return row + "\n";
 }
 
@@ -104,15 +97,15 @@ std::string predictions_json(const std::vector<LawPrediction>& ps, double model_
 }
 
 std::string predictions_table(const std::vector<LawPrediction>& ps, double model_params) {
-  std::string out = "predicted quantiles at M = " + fmt("%.4g", model_params) + " parameters";
-  if (!ps.empty()) out += " (" + fmt("%g", 100 * ps.front().level) + "% prediction intervals)";
+  std::string out = "predicted quantiles at M = " + format_number("%.4g", model_params) + " parameters";
+  if (!ps.empty()) out += " (" + format_number("%g", 100 * ps.front().level) + "% prediction intervals)";
   out += "\n" + pad("group", 26) + pad("q", 6) + pad("scale", 10) + pad("predicted", 12) + pad("group mean", 24) +
          pad("one matrix", 24) + "beta\n";
   for (const auto& p : ps)
-    out += pad(p.group.name, 26) + pad(fmt("%g", p.quantile_level), 6) + pad(p.scale, 10) +
-           pad(fmt("%.4g", p.predicted) + (p.extrapolated ? "*" : ""), 12) +
-           pad("[" + fmt("%.4g", p.lower) + ", " + fmt("%.4g", p.upper) + "]", 24) +
-           pad("[" + fmt("%.4g", p.member_lower) + ", " + fmt("%.4g", p.member_upper) + "]", 24) + fmt("%+.3f", p.beta) + "\n";
+    out += pad(p.group.name, 26) + pad(quantile_label(p.quantile_level), 6) + pad(p.scale, 10) +
+           pad(format_number("%.4g", p.predicted) + (p.extrapolated ? "*" : ""), 12) +
+           pad(format_interval("%.4g", p.lower, p.upper), 24) +
+           pad(format_interval("%.4g", p.member_lower, p.member_upper), 24) + format_number("%+.3f", p.beta) + "\n";
   if (!ps.empty())
     out += "'*': extrapolated beyond the fitted model sizes; group mean: interval of the mean over a group's matrices; "
            "one matrix: interval of a single matrix (what recommend plans each layer for)\n";

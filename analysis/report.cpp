@@ -34,11 +34,17 @@ bool analysed(const SpectrumRecord& r) { return r.nonfinite == 0 && !r.sigma.emp
 
 }  // namespace
 
-std::string quantile_label(double q) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", q);
+std::string format_number(const char* printf_format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, printf_format, v);
   return buf;
 }
+
+std::string format_interval(const char* printf_format, double lo, double hi) {
+  return "[" + format_number(printf_format, lo) + ", " + format_number(printf_format, hi) + "]";
+}
+
+std::string quantile_label(double q) { return format_number("%g", q); }
 
 std::string summary_csv(const std::vector<SpectrumRecord>& records, const std::vector<double>& qs) {
   std::string out =

@@ -16,6 +16,12 @@ std::string csv_number(double v);
 /// A CSV text cell, quoted (RFC 4180) when it holds a comma, quote or line break.
 std::string csv_quote(const std::string& s);
 
+/// `v` formatted by a printf format with one double conversion (e.g. "%.3f"): the number
+/// format of tables, captions and figures.
+std::string format_number(const char* printf_format, double v);
+/// "[lo, hi]" with both ends in `printf_format`.
+std::string format_interval(const char* printf_format, double lo, double hi);
+
 /// "0.05" for 0.05, "0.5" for 0.5: the spelling of a quantile level in column and key names.
 std::string quantile_label(double q);
 

@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <sstream>
+
+#include "report.h"
 
 namespace muspec::analysis {
 
@@ -14,11 +15,7 @@ constexpr double kAreaLeft = 64, kAreaRight = LogLogPanel::kWidth - 14;
 constexpr double kAreaTop = 52, kAreaBottom = LogLogPanel::kHeight - 42;
 constexpr double kFigureHeader = 30, kNoteLine = 16;
 
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", v);
-  return buf;
-}
+std::string num(double v) { return format_number("%.2f", v); }  // pixels
 
 std::string decade_label(int e) { return "1e" + std::to_string(e); }
 

@@ -14,6 +14,7 @@
 //   std::string svg = fig.svg();
 #pragma once
 
+#include <deque>
 #include <string>
 #include <utility>
 #include <vector>
@@ -74,7 +75,7 @@ class SvgFigure {
   std::string title_;
   int per_row_;
   std::vector<std::string> notes_;
-  std::vector<LogLogPanel> panels_;
+  std::deque<LogLogPanel> panels_;  ///< a deque: add_panel's references stay valid
 };
 
 /// Text made safe for SVG element content and attribute values.

@@ -73,6 +73,10 @@ bool is_subcommand(const std::string& w) {
 
 }  // namespace
 
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
 std::string format_g(double x, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*g", digits, x);

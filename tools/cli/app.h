@@ -16,6 +16,9 @@ enum ExitCode : int {
 
 int run(int argc, char** argv);
 
+/// True when `s` ends with `tail` (file-name extensions of -o and inputs).
+bool ends_with(const std::string& s, const std::string& tail);
+
 /// printf's %.*g as a string: the number format of every CLI table.
 std::string format_g(double x, int digits);
 

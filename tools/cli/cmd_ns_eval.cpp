@@ -95,7 +95,7 @@ struct Table {
     }
   }
   void write(const std::string& path, const json& header) const {
-    const bool as_json_file = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+    const bool as_json_file = ends_with(path, ".json");
     if (as_json_file) {
       json j = header;
       j["matrices"] = as_json();

@@ -25,10 +25,6 @@ struct PlotArgs {
   bool quiet = false;
 };
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 int run_plot_command(const PlotArgs& a) {
   if (!ends_with(a.out, ".svg")) throw UsageError("-o: the file name must end in .svg, got '" + a.out + "'");
   if (ends_with(a.input, ".h5"))

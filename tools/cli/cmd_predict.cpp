@@ -24,10 +24,6 @@ struct PredictArgs {
   bool quiet = false;
 };
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 int run_predict_command(const PredictArgs& a) {
   if (!a.out.empty() && !ends_with(a.out, ".json") && !ends_with(a.out, ".csv"))
     throw UsageError("-o: the file name must end in .json or .csv, got '" + a.out + "'");

@@ -82,6 +82,19 @@ class CudaBackend final : public SpectralBackend {
   std::string description() const override { return description_; }
   int preferred_concurrency() const override { return streams_; }
 
+  std::vector<std::string> notices() const override {
+    std::vector<std::string> out;
+    const std::lock_guard<std::mutex> lock(notice_mu_);
+    if (device_errors_ > 0)
+      out.push_back("GPU: " + std::to_string(device_errors_) + " matri" + (device_errors_ == 1 ? "x was" : "ces were") +
+                    " computed on the CPU after a device error" + (broken_ ? " (the rest of the scan ran on the CPU)" : "") +
+                    "; the first: " + first_device_error_);
+    if (const int64_t n = out_of_memory_.load(); n > 0)
+      out.push_back("GPU: " + std::to_string(n) + (n == 1 ? " matrix" : " matrices") +
+                    " did not fit in free device memory and " + (n == 1 ? "was" : "were") + " computed on the CPU");
+    return out;
+  }
+
   /// The scan's route: the stored bytes go up as they are (half the PCIe traffic of float32,
   /// a quarter of float64 for bf16) and are decoded on the device, where they stay for gram
   /// and, under auto, for svd. Layouts the device cannot decode use the host decoder.
@@ -188,21 +201,6 @@ class CudaBackend final : public SpectralBackend {
     if (device_errors_++ == 0) first_device_error_ = what;
   }
 
- public:
-  std::vector<std::string> notices() const override {
-    std::vector<std::string> out;
-    const std::lock_guard<std::mutex> lock(notice_mu_);
-    if (device_errors_ > 0)
-      out.push_back("GPU: " + std::to_string(device_errors_) + " matri" + (device_errors_ == 1 ? "x was" : "ces were") +
-                    " computed on the CPU after a device error" + (broken_ ? " (the rest of the scan ran on the CPU)" : "") +
-                    "; the first: " + first_device_error_);
-    if (const int64_t n = out_of_memory_.load(); n > 0)
-      out.push_back("GPU: " + std::to_string(n) + " matri" + (n == 1 ? "x" : "ces") +
-                    " did not fit in free device memory and were computed on the CPU");
-    return out;
-  }
-
- private:
 
   /// Holds `bytes` of the budget and a pooled context for one call; gives both back however
   /// the call ends (an unexpected exception must not leave other streams waiting forever).
