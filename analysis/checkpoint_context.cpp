@@ -2,6 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <cmath>
+#include <optional>
 #include <regex>
 
 #include "core/error.h"
@@ -22,17 +24,28 @@ nlohmann::json read_json(const fs::path& p) {
   }
 }
 
-int64_t positive_int(const nlohmann::json& j, const char* key, const std::string& source) {
-  if (!j.contains(key)) return 0;
-  const auto& v = j[key];
-  if (!v.is_number_integer() || v.get<int64_t>() < 0) throw InputError(source, "", std::string("'") + key + "' must be a non-negative integer");
-  return v.get<int64_t>();
+/// A non-negative whole number, written as an integer or as a whole float (2e7, 20000000.0).
+std::optional<int64_t> whole_number(const nlohmann::json& v) {
+  if (v.is_number_integer()) return v.get<int64_t>() >= 0 ? std::optional<int64_t>(v.get<int64_t>()) : std::nullopt;
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (d >= 0 && d < 9.2e18 && std::floor(d) == d) return static_cast<int64_t>(d);
+  }
+  return std::nullopt;
 }
 
-std::string string_field(const nlohmann::json& j, const char* key, const std::string& source) {
+int64_t count_field(const nlohmann::json& j, const char* key, RunManifest& m) {
+  if (!j.contains(key)) return 0;
+  if (const auto v = whole_number(j[key])) return *v;
+  m.notes.push_back(m.source + ": '" + key + "' must be a non-negative whole number, got " + j[key].dump().substr(0, 40) + "; ignored");
+  return 0;
+}
+
+std::string string_field(const nlohmann::json& j, const char* key, RunManifest& m) {
   if (!j.contains(key)) return "";
-  if (!j[key].is_string()) throw InputError(source, "", std::string("'") + key + "' must be a string");
-  return j[key].get<std::string>();
+  if (j[key].is_string()) return j[key].get<std::string>();
+  m.notes.push_back(m.source + ": '" + key + "' must be a string; ignored");
+  return "";
 }
 
 }  // namespace
@@ -41,18 +54,19 @@ RunManifest manifest_from_json(const nlohmann::json& j, const std::string& sourc
   if (!j.is_object()) throw InputError(source, "", "a run manifest must be a JSON object");
   RunManifest m;
   m.source = source;
-  m.run = string_field(j, "run", source);
-  m.params = positive_int(j, "params", source);
-  m.non_embedding_params = positive_int(j, "non_embedding_params", source);
-  m.layers = static_cast<int>(positive_int(j, "layers", source));
-  m.architecture = string_field(j, "architecture", source);
-  m.recipe = string_field(j, "recipe", source);
+  m.run = string_field(j, "run", m);
+  m.params = count_field(j, "params", m);
+  m.non_embedding_params = count_field(j, "non_embedding_params", m);
+  const int64_t layers = count_field(j, "layers", m);
+  if (layers > 100000) m.notes.push_back(source + ": 'layers' " + std::to_string(layers) + " is implausible; ignored");
+  else m.layers = static_cast<int>(layers);
+  m.architecture = string_field(j, "architecture", m);
+  m.recipe = string_field(j, "recipe", m);
   if (j.contains("param_order")) {
-    if (!j["param_order"].is_array()) throw InputError(source, "", "'param_order' must be a list of parameter names");
-    for (const auto& n : j["param_order"]) {
-      if (!n.is_string()) throw InputError(source, "", "'param_order' must be a list of parameter names");
-      m.param_order.push_back(n.get<std::string>());
-    }
+    bool ok = j["param_order"].is_array();
+    for (size_t i = 0; ok && i < j["param_order"].size(); ++i) ok = j["param_order"][i].is_string();
+    if (ok) m.param_order = j["param_order"].get<std::vector<std::string>>();
+    else m.notes.push_back(source + ": 'param_order' must be a list of parameter names; ignored");
   }
   return m;
 }
@@ -91,6 +105,7 @@ CheckpointContext context_of(const std::string& file, const std::vector<RunManif
     if (fs::exists(p / "muspec-run.json")) {
       run_dir = p;
       c.manifest = std::make_shared<RunManifest>(manifest_from_json(read_json(p / "muspec-run.json"), (p / "muspec-run.json").string()));
+      c.notes = c.manifest->notes;
       break;
     }
     if (p == run_dir || p == p.root_path() || p.empty()) break;
@@ -98,11 +113,21 @@ CheckpointContext context_of(const std::string& file, const std::vector<RunManif
   c.run_dir = run_dir.string();
   c.run = c.manifest && !c.manifest->run.empty() ? c.manifest->run : run_dir.filename().string();
   for (const auto& m : sweep)
-    if (m.run == c.run) c.manifest = std::make_shared<RunManifest>(m);
+    if (m.run == c.run) c.manifest = std::make_shared<RunManifest>(m), c.notes = m.notes;
   for (const fs::path& p : {dir, fs::path(c.step_dir), run_dir}) {
     if (!p.empty() && fs::exists(p / "config.json")) {
       c.config = std::make_shared<ModelConfig>(parse_model_config((p / "config.json").string()));
       break;
+    }
+  }
+  for (const fs::path& p : {dir, fs::path(c.step_dir), run_dir}) {  // Meta-Llama / torchtitan: params.json
+    if (c.config || p.empty() || !fs::exists(p / "params.json")) continue;
+    try {
+      ModelConfig mc = model_config_from_json(read_json(p / "params.json"), (p / "params.json").string());
+      mc.family = "meta-llama";
+      c.config = std::make_shared<ModelConfig>(mc);
+    } catch (const InputError& e) {  // e.g. Llama-2's "vocab_size": -1 placeholder
+      c.notes.push_back(std::string(e.what()) + " (params.json ignored)");
     }
   }
   if (c.step < 0 && fs::exists(dir / "trainer_state.json")) {

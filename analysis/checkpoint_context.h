@@ -25,9 +25,11 @@ struct RunManifest {
   std::string recipe;                    ///< optimizer name-recovery recipe
   std::vector<std::string> param_order;  ///< optimizer id i -> parameter name (exact mapping)
   std::string source;                    ///< file it was read from
+  std::vector<std::string> notes;        ///< fields that were malformed and ignored (each loses only itself)
 };
 
-/// Parses a manifest object; throws InputError(source, "", reason) on bad fields.
+/// Parses a manifest object. Whole-number floats (`2e7`, Python's `20000000.0`) count as
+/// integers. A malformed field is ignored with a note; only a non-object throws InputError.
 RunManifest manifest_from_json(const nlohmann::json& j, const std::string& source);
 
 /// Everything known about one tensor file's place in a run.
@@ -38,14 +40,15 @@ struct CheckpointContext {
   std::string step_dir;     ///< directory of this checkpoint step ("" for a plain file)
   std::shared_ptr<const ModelConfig> config;     ///< config.json of the step or the run, if any
   std::shared_ptr<const RunManifest> manifest;   ///< muspec-run.json or --manifest entry, if any
+  std::vector<std::string> notes;                ///< what was ignored while reading them
 };
 
 /// The step number encoded in a directory name, or -1.
 int64_t step_from_directory_name(const std::string& name);
 
 /// Finds the context of `file`. `sweep` (may be empty) holds --manifest entries, matched by
-/// run name. Reads config.json / trainer_state.json / muspec-run.json when present; a malformed
-/// one throws InputError naming it.
+/// run name. Reads config.json (else Meta's params.json) / trainer_state.json / muspec-run.json
+/// when present; a malformed one throws InputError naming it.
 CheckpointContext context_of(const std::string& file, const std::vector<RunManifest>& sweep);
 
 /// Reads --manifest FILE: a JSON list of manifests, or {"runs": [...]}.

@@ -20,6 +20,7 @@ struct LabelOptions {
   std::vector<RunManifest> sweep;    ///< --manifest entries
   std::string param_map;             ///< --param-map FILE: JSON list of names in optimizer id order
   std::string param_count = "total"; ///< total | non-embedding (when no manifest states it)
+  int layers = 0;                    ///< --layers N: blocks in the model (0 = from files, else inferred)
   bool split_fused = false;          ///< analyse q/k/v and gate/up parts of fused 2-D tensors separately
 };
 
@@ -37,11 +38,13 @@ struct TensorLabel {
 struct SourceLabels {
   CheckpointContext context;
   int64_t model_params = 0;
+  std::string params_source;         ///< "manifest" or "weights", ":non-embedding" appended when so
   std::vector<TensorLabel> tensors;  ///< parallel to the source's entries()
 };
 
-/// Labels every entry of every source. `notes` receives one line per problem that lowers
-/// trust (unrecovered names, ambiguous recipes, unreadable config.json) — never fatal.
+/// Labels every entry of every source. `notes` receives one line per distinct problem that
+/// lowers trust (unrecovered names, ambiguous recipes, unreadable config.json, inferred layer
+/// counts), each once per run with the number of checkpoints it concerns — never fatal.
 std::vector<SourceLabels> label_sources(const std::vector<std::unique_ptr<TensorSource>>& sources,
                                         const LabelOptions& options, std::vector<std::string>& notes);
 

@@ -98,6 +98,7 @@ json parameter_to_json(const NsConfigParameter& p) {
   o["layer"] = p.layer;
   put_entry(o, p);
   if (p.matrices != 1) o["matrices"] = p.matrices;
+  if (!p.storage.empty()) o["storage"] = p.storage;
   return o;
 }
 

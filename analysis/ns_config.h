@@ -73,6 +73,8 @@ struct NsConfigParameter : NsConfigEntry {
   std::vector<int64_t> shape;        ///< [m, n] as analysed
   int64_t layer = -1;
   int64_t matrices = 1;              ///< slices/parts of the tensor counted in flops
+  std::string storage;               ///< "conv1d": the trainer's tensor is stored (in, out), the
+                                     ///< transpose of `shape`; "" = stored as `shape` (nn.Linear)
 };
 
 struct NsConfigPattern : NsConfigEntry {

@@ -323,6 +323,7 @@ PlanResult plan_ns_budget(const NsInputs& inputs, const PlanOptions& o) {
       p.image = ns::map_image(s, k, ns::Interval{lower[i], 1.0});
       p.shape = {m.parts.front().rows, m.parts.front().cols};
       p.matrices = static_cast<int64_t>(m.parts.size());
+      if (m.transposed) p.storage = "conv1d";
       p.flops = matrix_flops(m, p.setting);
       p.default_flops = matrix_flops(m, uniform);
       entries.emplace_back(i, std::move(p));

@@ -105,6 +105,7 @@ NsInputs select_ns_inputs(const SpectraFile& file, const std::string& origin, co
     const SpectrumRecord& r0 = *picked.front();
     m.parameter = param, m.op_type = r0.op_type, m.kind = r0.kind, m.run = r0.run;
     m.layer = r0.layer, m.num_layers = r0.num_layers, m.step = r0.step, m.rel_depth = r0.rel_depth;
+    m.transposed = r0.transposed;
     for (const auto* r : picked) m.parts.push_back(part_of(*r));
     ++kinds_used[m.kind];
     steps_used.insert(m.step);
@@ -245,6 +246,7 @@ NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o, s
     p.image = c.image;
     p.shape = {m.parts.front().rows, m.parts.front().cols};
     p.matrices = static_cast<int64_t>(m.parts.size());
+    if (m.transposed) p.storage = "conv1d";
     double f = 0.0, f0 = 0.0;
     for (const MatrixPart& part : m.parts) {
       f += setting_flops(c.setting, part.rows, part.cols);

@@ -45,6 +45,7 @@ struct NsMatrix {
   std::string parameter, op_type, kind, run;
   int64_t layer = -1, num_layers = 0, step = -1;
   double rel_depth = -1.0;
+  bool transposed = false;        ///< stored (in, out) (GPT-2 Conv1D); parts are (out, in)
   std::vector<MatrixPart> parts;  ///< never empty
 };
 

@@ -94,6 +94,7 @@ SpectrumRecord base_record(const TensorEntry& e, const SourceLabels& sl, const T
   r.run = sl.context.run;
   r.step = sl.context.step;
   r.model_params = sl.model_params;
+  r.params_source = sl.params_source;
   r.kind = L.kind;
   r.parameter = L.parameter;
   r.op_type = L.op_type;
@@ -261,6 +262,7 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
   // Stage 1: find and open the files; a bad file is reported and the scan goes on.
   DiscoveredFiles found = discover_tensor_files(o.paths);
   for (const auto& p : found.problems) result.skipped.push_back({p.substr(0, p.find(": ")), "", p.substr(p.find(": ") + 2)});
+  for (const auto& p : found.ignored) result.notices.push_back("ignored " + p);
   std::vector<std::unique_ptr<TensorSource>> sources;
   for (const auto& f : found.files) {
     try {

@@ -266,8 +266,11 @@ TEST_CASE("model naming: unknown names: other, with the first all-digit componen
   CHECK(id.layer == 7);
   CHECK(id.family.empty());
   CHECK(id.muon_eligible);  // a 2-D matrix inside a block
+  id = namer.identify("encoder.layers.7.stack.w1", {8, 64, 32});
+  CHECK_FALSE(id.muon_eligible);  // an unknown 3-D tensor is not assumed to be a batch of matrices
   id = namer.identify("encoder.layers.7.experts.w1", {8, 64, 32});
-  CHECK_FALSE(id.muon_eligible);  // an unknown 3-D bank is not assumed to be a batch of matrices
+  CHECK(id.expert_bank);  // named as an expert bank: one Muon matrix per expert
+  CHECK(id.muon_eligible);
   id = namer.identify("frontend.proj.weight", {64, 32});
   CHECK(id.layer == -1);
   CHECK_FALSE(id.muon_eligible);  // not in a block
@@ -591,4 +594,68 @@ TEST_CASE("model naming: fused splits reject shapes that disagree with the confi
   CHECK(fused_parts(ParameterNamer().identify("model.layers.0.self_attn.q_proj.weight", {8, 8}), mistral, {8, 8}).empty());
   CHECK(fused_parts(ParameterNamer().identify("gpt_neox.layers.0.attention.query_key_value.bias", {1536}), pythia, {1536})
             .empty());
+}
+
+TEST_CASE("model naming: mixture-of-experts, MLA and torchtitan names", "[model][naming]") {
+  ParameterNamer namer;
+  struct Case {
+    const char* name;
+    std::vector<int64_t> shape;
+    Op op;
+    int layer;
+    bool muon;
+  };
+  // Names as transformers (Mixtral, Qwen2-MoE, DeepSeek-V3, Llama-4), Meta's llama3 and
+  // torchtitan register them; the op is what the module computes.
+  const Case cases[] = {
+      {"model.layers.3.block_sparse_moe.experts.5.w1.weight", {14, 8}, Op::Gate, 3, true},
+      {"model.layers.3.block_sparse_moe.experts.5.w2.weight", {8, 14}, Op::Down, 3, true},
+      {"model.layers.3.block_sparse_moe.experts.5.w3.weight", {14, 8}, Op::Up, 3, true},
+      {"model.layers.3.block_sparse_moe.gate.weight", {8, 8}, Op::Router, 3, false},
+      {"model.layers.2.mlp.experts.7.down_proj.weight", {8, 14}, Op::Down, 2, true},
+      {"model.layers.2.mlp.shared_expert.up_proj.weight", {14, 8}, Op::Up, 2, true},
+      {"model.layers.2.mlp.shared_expert_gate.weight", {1, 8}, Op::Router, 2, false},
+      {"model.layers.2.mlp.gate.weight", {64, 8}, Op::Router, 2, false},
+      {"model.layers.2.mlp.experts.gate_proj", {4, 14, 8}, Op::Gate, 2, true},
+      {"language_model.model.layers.1.feed_forward.experts.gate_up_proj", {4, 8, 28}, Op::GateUp, 1, true},
+      {"layers.1.moe.experts.w2", {4, 8, 14}, Op::Down, 1, true},
+      {"layers.1.moe.router.gate.weight", {4, 8}, Op::Router, 1, false},
+      {"model.layers.4.self_attn.q_a_proj.weight", {12, 8}, Op::QA, 4, true},
+      {"model.layers.4.self_attn.q_b_proj.weight", {16, 12}, Op::QB, 4, true},
+      {"model.layers.4.self_attn.kv_a_proj_with_mqa.weight", {10, 8}, Op::KVA, 4, true},
+      {"model.layers.4.self_attn.kv_b_proj.weight", {24, 6}, Op::KVB, 4, true},
+      {"model.layers.4.self_attn.kv_a_layernorm.weight", {6}, Op::Norm, 4, false},
+      {"layers.0.attention.wq.weight", {8, 8}, Op::Q, 0, true},
+      {"layers.0.attention.wo.weight", {8, 8}, Op::O, 0, true},
+      {"layers.0.feed_forward.w1.weight", {14, 8}, Op::Gate, 0, true},
+      {"layers.0.feed_forward.w2.weight", {8, 14}, Op::Down, 0, true},
+      {"layers.0.feed_forward.w3.weight", {14, 8}, Op::Up, 0, true},
+      {"layers.0.ffn_norm.weight", {8}, Op::Norm, 0, false},
+      {"tok_embeddings.weight", {32, 8}, Op::Embed, -1, false},
+      {"output.weight", {32, 8}, Op::Head, -1, false},
+      {"norm.weight", {8}, Op::Norm, -1, false},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    const LayerIdentity id = namer.identify(c.name, c.shape);
+    CHECK(id.op == c.op);
+    CHECK(id.layer == c.layer);
+    CHECK(id.muon_eligible == c.muon);
+  }
+  CHECK(std::string(operator_type_name(Op::Router)) == "router");
+  CHECK(parse_operator_type("kv_b") == Op::KVB);
+}
+
+TEST_CASE("model naming: --op-rule sets Muon eligibility with or without an op", "[model][naming]") {
+  ParameterNamer namer;
+  namer.add_override(parse_op_rule(R"(mlp\.gate\.weight$=muon)"));
+  namer.add_override(parse_op_rule(R"(self_attn\.o_proj=o,no-muon)"));
+  LayerIdentity id = namer.identify("model.layers.0.mlp.gate.weight", {64, 8});
+  CHECK(id.op == Op::Router);  // the op stays
+  CHECK(id.muon_eligible);
+  id = namer.identify("model.layers.0.self_attn.o_proj.weight", {8, 8});
+  CHECK(id.op == Op::O);
+  CHECK_FALSE(id.muon_eligible);
+  CHECK_THROWS_AS(parse_op_rule("x=frobnicate,muon"), muspec::UsageError);
+  CHECK_FALSE(parse_op_rule("x=muon").op);
 }

@@ -32,7 +32,10 @@ bool is_forbidden_module(const std::string& m) {
 
 bool is_allowed_builtin(const std::string& m, const std::string& n) {
   return (m == "builtins" || m == "__builtin__") &&
-         (n == "set" || n == "frozenset" || n == "bytearray" || n == "complex" || n == "slice");
+         (n == "set" || n == "frozenset" || n == "bytearray" || n == "complex" || n == "slice" ||
+          // data constructors: protocol-2 pickles spell collections.defaultdict(dict) with them
+          n == "dict" || n == "list" || n == "tuple" || n == "int" || n == "float" || n == "str" || n == "bool" ||
+          n == "bytes" || n == "unicode" || n == "long" || n == "object");
 }
 
 class Machine {
@@ -164,6 +167,13 @@ class Machine {
       if (!first) return fresh(Kind::Set);
       if (first->kind != Kind::List && first->kind != Kind::Tuple && first->kind != Kind::Set) fail(fn.name + "() of a non-sequence");
       return container(Kind::Set, first->items);
+    }
+    if (builtins && (fn.name == "dict" || fn.name == "list" || fn.name == "tuple")) {
+      const Kind k = fn.name == "dict" ? Kind::Dict : fn.name == "list" ? Kind::List : Kind::Tuple;
+      if (!first) return fresh(k);
+      if (k == Kind::Dict ? first->kind != Kind::Dict : first->kind != Kind::List && first->kind != Kind::Tuple)
+        fail(fn.name + "() of an unexpected value");
+      return container(k, first->items);
     }
     if (builtins && fn.name == "bytearray" && first && first->kind == Kind::Bytes) {
       ValuePtr b = fresh(Kind::Bytes);

@@ -145,11 +145,14 @@ ValuePtr torch_reduce(const Value& fn, const ValuePtr& args) {
 
 std::string join(const std::string& prefix, const std::string& key) { return prefix.empty() ? key : prefix + "/" + key; }
 
-std::string key_text(const Value& k) {
+/// A dict key as a path component. Keys that are neither text nor integers (old pickled
+/// optimizers key their state by the parameter tensors themselves) are named by their position
+/// in the dict, "#k", so that distinct entries keep distinct names.
+std::string key_text(const Value& k, size_t position) {
   switch (k.kind) {
     case Kind::String: return k.text;
     case Kind::Int: return std::to_string(k.integer);
-    default: return "?";
+    default: return "#" + std::to_string(position);
   }
 }
 
@@ -198,7 +201,7 @@ void TorchFile::collect(const ValuePtr& v, const std::string& prefix, std::unord
   switch (v->kind) {
     case Kind::Dict:
     case Kind::Object:
-      for (size_t i = 0; i + 1 < v->items.size(); i += 2) collect(v->items[i + 1], join(prefix, key_text(*v->items[i])), seen);
+      for (size_t i = 0; i + 1 < v->items.size(); i += 2) collect(v->items[i + 1], join(prefix, key_text(*v->items[i], i / 2)), seen);
       if (v->kind == Kind::Object) {
         if (v->state) collect(v->state, prefix, seen);
         if (v->args) collect(v->args, prefix, seen);
@@ -266,7 +269,7 @@ void TorchFile::open_legacy() {
   const ValuePtr keys = next("storage key list");
   if (keys->kind != Kind::List) throw InputError(path_, "", "legacy storage key list is not a list");
   for (const auto& k : keys->items) {
-    const std::string key = key_text(*k);
+    const std::string key = key_text(*k, 0);
     uint64_t esize = 0;
     for (const auto& r : refs_)
       if (r.storage_key == key) esize = static_cast<uint64_t>(std::max(1, dtype_bits(r.dtype) / 8));

@@ -37,6 +37,8 @@ class TorchFile : public TensorSource {
 
   /// The whole saved object (for optimizer state: param_groups, hyper-parameters).
   const pickle::ValuePtr& root() const { return root_; }
+  /// How entry `index` refers to its storage (tied weights share storage, offset and shape).
+  const TorchTensorRef& tensor_ref(size_t index) const { return refs_.at(index); }
   /// "zip" or "legacy".
   const std::string& format() const { return format_; }
 

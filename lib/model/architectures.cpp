@@ -91,6 +91,20 @@ const std::vector<NamingRule>& build_table() {
       {"phi3", R"((?:^|\.)layers\.(\d+)\.self_attn\.qkv_proj)" W, Op::QKV, 1, false, L::QkvConcatRows},
       {"phi3", R"((?:^|\.)layers\.(\d+)\.mlp\.gate_up_proj)" W, Op::GateUp, 1, false, L::GateUpRows},
 
+      // --- Meta Llama reference code and torchtitan (llama3 model.py): tok_embeddings,
+      // layers.N.attention.w{q,k,v,o}, feed_forward.w1 (gate) / w2 (down) / w3 (up),
+      // attention_norm, ffn_norm, norm, output. No config.json: params.json holds n_layers.
+      {"meta-llama", R"((?:^|\.)layers\.(\d+)\.attention\.wq)" W, Op::Q, 1, false, L::None},
+      {"meta-llama", R"((?:^|\.)layers\.(\d+)\.attention\.wk)" W, Op::K, 1, false, L::None},
+      {"meta-llama", R"((?:^|\.)layers\.(\d+)\.attention\.wv)" W, Op::V, 1, false, L::None},
+      {"meta-llama", R"((?:^|\.)layers\.(\d+)\.attention\.wo)" W, Op::O, 1, false, L::None},
+      {"meta-llama", R"((?:^|\.)layers\.(\d+)\.feed_forward\.w1)" W, Op::Gate, 1, false, L::None},
+      {"meta-llama", R"((?:^|\.)layers\.(\d+)\.feed_forward\.w2)" W, Op::Down, 1, false, L::None},
+      {"meta-llama", R"((?:^|\.)layers\.(\d+)\.feed_forward\.w3)" W, Op::Up, 1, false, L::None},
+      {"meta-llama", R"((?:^|\.)layers\.(\d+)\.(?:attention_norm|ffn_norm))" W, Op::Norm, 1, false, L::None},
+      {"meta-llama", R"((?:^|\.)tok_embeddings\.weight$)", Op::Embed, 0, false, L::None},
+      {"meta-llama", R"(^output\.weight$)", Op::Head, 0, false, L::None},
+
       // --- Llama / Mistral / Qwen2 / Qwen3 / HF OLMo / OLMo-2 (§6.2). With or without the
       // model. prefix (AutoModel saves omit it). Norms: input/post_attention/pre_/post_
       // feedforward layernorms and Qwen3/OLMo-2 self_attn.q_norm/k_norm.
@@ -105,6 +119,26 @@ const std::vector<NamingRule>& build_table() {
       {"llama", R"((?:^|\.)embed_tokens\.weight$)", Op::Embed, 0, false, L::None},
       {"llama", R"((?:(?:^|\.)model\.|^)norm\.weight$)", Op::Norm, 0, false, L::None},
       {"llama", R"((?:^|\.)lm_head\.weight$)", Op::Head, 0, false, L::None},
+
+      // --- Mixture of experts, Hugging Face names. Per-expert modules: Mixtral / PhiMoE
+      // block_sparse_moe.experts.E.w1 (gate) / w2 (down) / w3 (up); Qwen2-MoE, DeepSeek-V2/V3
+      // mlp.experts.E.{gate,up,down}_proj and shared_expert(s). Expert banks (one 3-D [E, out, in]
+      // parameter: mlp.experts.gate_proj, Llama-4 feed_forward.experts.gate_up_proj, torchtitan
+      // moe.experts.w1) are sliced per expert. Routers (mlp.gate, block_sparse_moe.gate,
+      // moe.router.gate, shared_expert_gate) are not Muon matrices.
+      {"moe", R"((?:^|\.)layers\.(\d+)\.(?:block_sparse_moe|mlp|feed_forward|moe)\.(?:experts\.\d+\.|shared_experts?\.|experts\.)(?:w1|gate_proj)(?:\.weight|\.bias)?$)", Op::Gate, 1, false, L::None},
+      {"moe", R"((?:^|\.)layers\.(\d+)\.(?:block_sparse_moe|mlp|feed_forward|moe)\.(?:experts\.\d+\.|shared_experts?\.|experts\.)(?:w3|up_proj)(?:\.weight|\.bias)?$)", Op::Up, 1, false, L::None},
+      {"moe", R"((?:^|\.)layers\.(\d+)\.(?:block_sparse_moe|mlp|feed_forward|moe)\.(?:experts\.\d+\.|shared_experts?\.|experts\.)(?:w2|down_proj)(?:\.weight|\.bias)?$)", Op::Down, 1, false, L::None},
+      {"moe", R"((?:^|\.)layers\.(\d+)\.(?:block_sparse_moe|mlp|feed_forward|moe)\.(?:experts\.\d+\.|shared_experts?\.|experts\.)gate_up_proj(?:\.weight|\.bias)?$)", Op::GateUp, 1, false, L::None},
+      {"moe", R"((?:^|\.)layers\.(\d+)\.(?:block_sparse_moe|mlp|feed_forward|moe)\.(?:gate|router|router\.gate|shared_expert_gate)(?:\.weight|\.bias|\.e_score_correction_bias)?$)", Op::Router, 1, false, L::None},
+
+      // --- DeepSeek-V2/V3 multi-head latent attention (modeling_deepseek_v3.py): low-rank q
+      // (q_a_proj -> q_a_layernorm -> q_b_proj) and kv (kv_a_proj_with_mqa -> kv_a_layernorm ->
+      // kv_b_proj); o_proj and the norms match the Llama rows below.
+      {"deepseek-mla", R"((?:^|\.)layers\.(\d+)\.self_attn\.q_a_proj)" W, Op::QA, 1, false, L::None},
+      {"deepseek-mla", R"((?:^|\.)layers\.(\d+)\.self_attn\.q_b_proj)" W, Op::QB, 1, false, L::None},
+      {"deepseek-mla", R"((?:^|\.)layers\.(\d+)\.self_attn\.kv_a_proj_with_mqa)" W, Op::KVA, 1, false, L::None},
+      {"deepseek-mla", R"((?:^|\.)layers\.(\d+)\.self_attn\.kv_b_proj)" W, Op::KVB, 1, false, L::None},
 
       // --- Hugging Face GPT-2 (§6.2): Conv1D weights stored (in, out); c_attn = [q | k | v]
       // along the output (last) dimension. With or without the transformer. prefix. attn.bias
@@ -153,7 +187,8 @@ std::string family_for_model_type(const std::string& model_type) {
       {"llama", "llama"}, {"mistral", "llama"}, {"mixtral", "llama"}, {"qwen2", "llama"},
       {"qwen3", "llama"}, {"olmo", "llama"},    {"olmo2", "llama"},   {"gemma", "llama"},
       {"gemma2", "llama"}, {"phi3", "phi3"},    {"gpt2", "gpt2"},     {"gpt_neox", "gpt_neox"},
-      {"hf_olmo", "olmo"},
+      {"hf_olmo", "olmo"}, {"gemma3_text", "llama"}, {"qwen2_moe", "llama"}, {"qwen3_moe", "llama"},
+      {"deepseek_v2", "llama"}, {"deepseek_v3", "llama"}, {"phimoe", "llama"}, {"granitemoe", "llama"},
   };
   auto it = aliases.find(model_type);
   return it == aliases.end() ? std::string() : it->second;

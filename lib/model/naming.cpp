@@ -1,5 +1,6 @@
 #include "model/naming.h"
 
+#include <cctype>
 #include <climits>
 #include <regex>
 
@@ -12,8 +13,8 @@ namespace muspec {
 // Operator names
 
 namespace {
-constexpr const char* kOpNames[] = {"q",   "k",       "v",    "qkv",   "o",    "gate",  "up",
-                                    "gate_up", "down", "embed", "head", "norm", "other"};
+constexpr const char* kOpNames[] = {"q",    "k",    "v",     "qkv",  "o",    "gate", "up",   "gate_up", "down",
+                                    "embed", "head", "norm", "other", "q_a", "q_b", "kv_a", "kv_b",  "router"};
 constexpr int kOpCount = static_cast<int>(sizeof(kOpNames) / sizeof(kOpNames[0]));
 
 std::string valid_op_names() {
@@ -78,11 +79,21 @@ int parse_index(const std::string& digits) {
   return v > INT_MAX ? -1 : static_cast<int>(v);
 }
 
+// A stack of expert matrices stored as one parameter: "...experts.gate_proj",
+// "...experts.w1.weight", "...experts.down_proj" (no expert index after "experts").
+bool is_expert_bank_name(const std::string& canonical) {
+  const size_t at = canonical.rfind("experts.");
+  if (at == std::string::npos || (at > 0 && canonical[at - 1] != '.')) return false;
+  const std::string rest = canonical.substr(at + 8);
+  return !rest.empty() && !std::isdigit(static_cast<unsigned char>(rest[0]));
+}
+
 }  // namespace
 
 struct ParameterNamer::Override {
   std::regex re;
-  OperatorType op;
+  std::optional<OperatorType> op;
+  std::optional<bool> muon;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -94,13 +105,21 @@ OpRule parse_op_rule(const std::string& spec) {
     throw UsageError("operator rule '" + spec + "' must have the form REGEX=op");
   OpRule rule;
   rule.regex = spec.substr(0, eq);
-  const std::string op = spec.substr(eq + 1);
+  std::string op = spec.substr(eq + 1);
   if (rule.regex.empty()) throw UsageError("operator rule '" + spec + "' has an empty regex");
-  const std::optional<OperatorType> parsed = parse_operator_type(op);
-  if (!parsed)
-    throw UsageError("operator rule '" + spec + "': unknown operator type '" + op + "' (valid: " +
-                     valid_op_names() + ")");
-  rule.op = *parsed;
+  // An optional eligibility word: "op,muon", "op,no-muon", or the word alone.
+  const size_t comma = op.rfind(',');
+  const std::string word = comma == std::string::npos ? op : op.substr(comma + 1);
+  if (word == "muon" || word == "no-muon") {
+    rule.muon = word == "muon";
+    op = comma == std::string::npos ? "" : op.substr(0, comma);
+  }
+  if (!op.empty() || !rule.muon) {
+    rule.op = parse_operator_type(op);
+    if (!rule.op)
+      throw UsageError("operator rule '" + spec + "': unknown operator type '" + op + "' (valid: " + valid_op_names() +
+                       "; optionally followed by ',muon' or ',no-muon')");
+  }
   compile_user_regex(rule.regex);  // reject a bad regex here, where the user typed it
   return rule;
 }
@@ -124,8 +143,8 @@ ParameterNamer& ParameterNamer::operator=(const ParameterNamer&) = default;
 ParameterNamer::ParameterNamer(ParameterNamer&&) noexcept = default;
 ParameterNamer& ParameterNamer::operator=(ParameterNamer&&) noexcept = default;
 
-void ParameterNamer::add_override(const std::string& regex, OperatorType op) {
-  overrides_.push_back({compile_user_regex(regex), op});
+void ParameterNamer::add_override(const OpRule& rule) {
+  overrides_.push_back({compile_user_regex(rule.regex), rule.op, rule.muon});
 }
 
 std::string ParameterNamer::canonical_name(const std::string& name, bool* had_orig_mod) {
@@ -207,12 +226,15 @@ LayerIdentity ParameterNamer::identify(const std::string& name, const std::vecto
     id.layer = generic_block_index(id.parameter);
   }
 
+  id.expert_bank = shape.size() == 3 && is_expert_bank_name(id.parameter);
+  std::optional<bool> muon_override;
   if (matchable) {
     for (const Override& o : overrides_) {
       if (!std::regex_search(id.parameter, o.re)) continue;
       id.overridden = true;
-      if (o.op != id.op) {
-        id.op = o.op;
+      muon_override = o.muon;
+      if (o.op && *o.op != id.op) {
+        id.op = *o.op;
         // A user-declared fused tensor splits the default way: [q; k; v] or [gate; up] rows.
         id.fused = o.op == OperatorType::QKV      ? FusedLayout::QkvConcatRows
                    : o.op == OperatorType::GateUp ? FusedLayout::GateUpRows
@@ -223,12 +245,14 @@ LayerIdentity ParameterNamer::identify(const std::string& name, const std::vecto
     }
   }
 
-  // Muon orthogonalizes hidden matrices inside blocks: not embeddings, the head, norms or
-  // biases. 3-D tensors qualify only when the table knows them as a batch of matrices.
-  const bool hidden_op = id.op != OperatorType::Embed && id.op != OperatorType::Head &&
-                         id.op != OperatorType::Norm;
-  const bool matrix = shape.size() == 2 || (shape.size() == 3 && id.fused == FusedLayout::QkvStacked3D);
+  // Muon orthogonalizes hidden matrices inside blocks: not embeddings, the head, norms,
+  // routers or biases. 3-D tensors qualify only when known as a batch of matrices (a stacked
+  // qkv, an expert bank: each slice is its own matrix).
+  const bool hidden_op = id.op != OperatorType::Embed && id.op != OperatorType::Head && id.op != OperatorType::Norm &&
+                         id.op != OperatorType::Router;
+  const bool matrix = shape.size() == 2 || (shape.size() == 3 && (id.fused == FusedLayout::QkvStacked3D || id.expert_bank));
   id.muon_eligible = hidden_op && !id.bias && id.layer >= 0 && matrix;
+  if (muon_override) id.muon_eligible = *muon_override && !shape.empty() && shape.size() >= 2;
   return id;
 }
 

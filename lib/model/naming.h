@@ -19,10 +19,13 @@ namespace muspec {
 
 struct ModelConfig;
 
-/// What a parameter does in the network.
-enum class OperatorType { Q, K, V, QKV, O, Gate, Up, GateUp, Down, Embed, Head, Norm, Other };
+/// What a parameter does in the network. QA/QB and KVA/KVB are the low-rank halves of
+/// DeepSeek's multi-head latent attention (q_a_proj, q_b_proj, kv_a_proj_with_mqa, kv_b_proj);
+/// Router is a mixture-of-experts gate (never a Muon matrix).
+enum class OperatorType { Q, K, V, QKV, O, Gate, Up, GateUp, Down, Embed, Head, Norm, Other, QA, QB, KVA, KVB, Router };
 
-/// "q","k","v","qkv","o","gate","up","gate_up","down","embed","head","norm","other".
+/// "q","k","v","qkv","o","gate","up","gate_up","down","embed","head","norm","other","q_a","q_b",
+/// "kv_a","kv_b","router".
 const char* operator_type_name(OperatorType op);
 
 /// Inverse of operator_type_name (exact, lower case); nullopt for an unknown name.
@@ -74,17 +77,20 @@ struct LayerIdentity {
   bool bias = false;               ///< the name ends in ".bias"
   bool stored_transposed = false;  ///< stored (in, out) (GPT-2 Conv1D): report in (out, in)
   bool muon_eligible = false;      ///< hidden matrix inside a block (rules in docs/naming.md)
+  bool expert_bank = false;        ///< a 3-D [E, out, in] stack of per-expert matrices
   FusedLayout fused = FusedLayout::None;  ///< for q‖k‖v and gate‖up tensors; see fused_parts
   bool overridden = false;         ///< the op came from a user rule
 };
 
-/// A user rule "REGEX=op" (the CLI's --op-rule).
+/// A user rule "REGEX=op", "REGEX=op,muon", "REGEX=op,no-muon", "REGEX=muon" or
+/// "REGEX=no-muon" (the CLI's --op-rule): sets the operator type, Muon eligibility, or both.
 struct OpRule {
   std::string regex;
-  OperatorType op = OperatorType::Other;
+  std::optional<OperatorType> op;
+  std::optional<bool> muon;
 };
 
-/// Parses "REGEX=op", splitting at the LAST '=' (op names contain none, regexes may).
+/// Parses a rule, splitting at the LAST '=' (op names contain none, regexes may).
 /// Throws UsageError for a missing '=', an empty regex, an unknown op (listing the valid
 /// names) or a regex that does not compile.
 OpRule parse_op_rule(const std::string& spec);
@@ -113,8 +119,8 @@ class ParameterNamer {
   /// on the canonical name. An override replaces the operator type only: block index, family
   /// and orientation still come from the table row (or the generic block-index rule). Throws
   /// UsageError when the regex does not compile.
-  void add_override(const std::string& regex, OperatorType op);
-  void add_override(const OpRule& rule) { add_override(rule.regex, rule.op); }
+  void add_override(const std::string& regex, OperatorType op) { add_override(OpRule{regex, op, std::nullopt}); }
+  void add_override(const OpRule& rule);
 
   /// Identifies one tensor. `shape` is the stored shape; it decides only muon_eligible.
   LayerIdentity identify(const std::string& name, const std::vector<int64_t>& shape) const;

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "io/torch_file.h"
+#include "model/naming.h"
 
 namespace muspec {
 
@@ -58,6 +59,11 @@ bool is_embedding_or_head(const std::string& name) {
   return std::regex_search(name, re) || name.find("embed") != std::string::npos;
 }
 
+bool is_head(const std::string& name) {
+  static const std::regex re(R"((^|\.)(lm_head|embed_out|output)\.)");
+  return std::regex_search(name, re);
+}
+
 bool is_hidden_matrix(const ModelParam& p) { return p.shape.size() >= 2 && !is_embedding_or_head(p.name); }
 
 bool is_no_decay(const std::string& name) {  // transformers' get_decay_parameter_names() rule
@@ -65,36 +71,61 @@ bool is_no_decay(const std::string& name) {  // transformers' get_decay_paramete
   return std::regex_search(name, re);
 }
 
-/// The id order a recipe implies: names of ids 0, 1, 2, ...
-std::vector<const ModelParam*> recipe_order(const std::string& recipe, const std::vector<ModelParam>& model, std::vector<std::string>& warnings) {
-  std::vector<const ModelParam*> all;
+using Params = std::vector<const ModelParam*>;
+using GroupNames = std::vector<std::vector<std::string>>;
+
+Params select(const Params& all, bool (*keep)(const ModelParam&), bool want) {
+  Params out;
+  for (auto* p : all)
+    if (keep(*p) == want) out.push_back(p);
+  return out;
+}
+
+/// torch.Size compares lexicographically; the sort is stable, so equal shapes keep model order.
+Params size_sorted(Params ps, std::vector<std::string>& warnings) {
+  std::stable_sort(ps.begin(), ps.end(), [](const ModelParam* a, const ModelParam* b) { return a->shape > b->shape; });
+  std::map<std::vector<int64_t>, int> count;
+  for (auto* p : ps) ++count[p->shape];
+  for (const auto& [shape, n] : count)
+    if (n > 1) {
+      warnings.push_back("size-sorted recipes: " + std::to_string(n) +
+                         " parameters share a shape; their order is assumed to be model order (stable sort) and cannot be checked");
+      break;
+    }
+  return ps;
+}
+
+/// The groups a recipe builds, as parameter lists in id order.
+std::vector<Params> recipe_param_groups(const std::string& recipe, const std::vector<ModelParam>& model, std::vector<std::string>& warnings) {
+  Params all;
   std::set<std::string> seen;
   for (const auto& p : model)
     if (seen.insert(p.name).second) all.push_back(&p);  // named_parameters() drops duplicates
-  auto split = [&](auto first) {
-    std::vector<const ModelParam*> a, b;
-    for (auto* p : all) (first(*p) ? a : b).push_back(p);
-    return std::make_pair(a, b);
-  };
-  if (recipe == "plain") return all;
-  std::pair<std::vector<const ModelParam*>, std::vector<const ModelParam*>> parts;
-  if (recipe == "nanogpt") parts = split([](const ModelParam& p) { return p.shape.size() >= 2; });
-  else if (recipe == "hf-trainer") parts = split([](const ModelParam& p) { return !is_no_decay(p.name); });
-  else if (recipe == "muon-then-adam" || recipe == "muon-sorted") parts = split(is_hidden_matrix);
-  else throw UsageError("unknown name recipe '" + recipe + "' (expected plain, hf-trainer, nanogpt, muon-sorted or muon-then-adam)");
-  if (recipe == "muon-sorted") {
-    // torch.Size compares lexicographically; the sort is stable, so equal shapes keep model order.
-    std::stable_sort(parts.first.begin(), parts.first.end(), [](const ModelParam* a, const ModelParam* b) { return a->shape > b->shape; });
-    std::map<std::vector<int64_t>, int> count;
-    for (auto* p : parts.first) ++count[p->shape];
-    for (const auto& [shape, n] : count)
-      if (n > 1) {
-        warnings.push_back("muon-sorted: " + std::to_string(n) + " parameters share a shape; their order is assumed to be model order (stable sort) and cannot be checked");
-        break;
-      }
+  const Params hidden = select(all, is_hidden_matrix, true), rest = select(all, is_hidden_matrix, false);
+  if (recipe == "plain") return {all};
+  if (recipe == "nanogpt") return {select(all, [](const ModelParam& p) { return p.shape.size() >= 2; }, true),
+                                   select(all, [](const ModelParam& p) { return p.shape.size() >= 2; }, false)};
+  if (recipe == "hf-trainer") return {select(all, [](const ModelParam& p) { return is_no_decay(p.name); }, false),
+                                      select(all, [](const ModelParam& p) { return is_no_decay(p.name); }, true)};
+  if (recipe == "muon") return {hidden};
+  if (recipe == "muon-sorted") return {size_sorted(hidden, warnings)};
+  if (recipe == "muon-then-adam") return {hidden, rest};
+  if (recipe == "muon-first") {
+    Params one = hidden;
+    one.insert(one.end(), rest.begin(), rest.end());
+    return {one};
   }
-  parts.first.insert(parts.first.end(), parts.second.begin(), parts.second.end());
-  return parts.first;
+  if (recipe == "kj-aux") {  // aux group: body gains and biases, then the head, then the embedding
+    Params aux;
+    for (auto* p : rest)
+      if (!is_embedding_or_head(p->name)) aux.push_back(p);
+    for (auto* p : rest)
+      if (is_head(p->name)) aux.push_back(p);
+    for (auto* p : rest)
+      if (is_embedding_or_head(p->name) && !is_head(p->name)) aux.push_back(p);
+    return {size_sorted(hidden, warnings), aux};
+  }
+  throw UsageError("unknown name recipe '" + recipe + "' (expected plain, hf-trainer, nanogpt, muon, muon-sorted, muon-then-adam, kj-aux or muon-first)");
 }
 
 std::string shape_text(const std::vector<int64_t>& s) {
@@ -103,26 +134,133 @@ std::string shape_text(const std::vector<int64_t>& s) {
   return t + "]";
 }
 
-/// Checks a candidate id -> name mapping against the state tensors' shapes.
-void check_shapes(const OptimizerLayout& layout, const std::map<std::string, std::vector<int64_t>>& shape_of_name, NameRecovery& r) {
-  for (const auto& t : layout.tensors) {
-    if (t.shape.empty()) continue;  // 0-d state such as Adam's step
-    auto it = r.names.find(t.param_key);
-    if (it == r.names.end()) {
-      r.problems.push_back("state of parameter " + t.param_key + " has no name in this mapping");
-      continue;
-    }
-    auto s = shape_of_name.find(it->second);
-    if (s != shape_of_name.end() && s->second != t.shape)
-      r.problems.push_back("id " + t.param_key + " -> '" + it->second + "': state '" + t.state_key + "' has shape " + shape_text(t.shape) +
-                           " but the parameter has shape " + shape_text(s->second));
+/// What the state tensors and the model say, indexed for the checks.
+struct Evidence {
+  std::map<std::string, std::vector<const OptimizerStateTensor*>> state_of_key;  ///< param key -> its state tensors
+  std::map<std::string, std::vector<int64_t>> shape_of_name;                     ///< canonical name -> shape
+  std::vector<std::vector<std::string>> group_ids;                               ///< ids per optimizer group
+};
+
+/// Checks names[i] for ids[i]: each name is a model parameter (when the model is known) whose
+/// shape equals every state tensor of that id. Returns the first problem, or "".
+std::string check_assignment(const std::vector<std::string>& ids, const std::vector<std::string>& names, const Evidence& ev,
+                             bool require_known = true) {
+  for (size_t i = 0; i < ids.size() && i < names.size(); ++i) {
+    const std::string canon = ParameterNamer::canonical_name(names[i]);
+    const auto shape = ev.shape_of_name.find(canon);
+    if (require_known && !ev.shape_of_name.empty() && shape == ev.shape_of_name.end())
+      return "id " + ids[i] + " -> '" + names[i] + "' is not a parameter of the model";
+    const auto st = ev.state_of_key.find(ids[i]);
+    if (st == ev.state_of_key.end() || shape == ev.shape_of_name.end()) continue;
+    for (const OptimizerStateTensor* t : st->second)
+      if (!t->shape.empty() && t->shape != shape->second)
+        return "id " + ids[i] + " -> '" + names[i] + "': state '" + t->state_key + "' has shape " + shape_text(t->shape) +
+               " but the parameter has shape " + shape_text(shape->second);
   }
+  return "";
+}
+
+/// One recipe's verdict, group by group.
+struct Candidate {
+  std::string recipe;
+  GroupNames groups;               ///< names per optimizer group (empty when the group count differs)
+  std::vector<std::string> why;    ///< per group: "" when it checks
+  std::string failure;             ///< whole-recipe failure (group count)
+  bool passes() const {
+    if (!failure.empty()) return false;
+    for (const auto& w : why)
+      if (!w.empty()) return false;
+    return true;
+  }
+};
+
+Candidate evaluate(const std::string& recipe, const std::vector<ModelParam>& model, const Evidence& ev, std::vector<std::string>& warnings) {
+  Candidate c;
+  c.recipe = recipe;
+  std::vector<Params> groups = recipe_param_groups(recipe, model, warnings);
+  if (ev.group_ids.size() == 1 && groups.size() > 1) {  // groups missing from the file: ids are positions
+    Params flat;
+    for (const auto& g : groups) flat.insert(flat.end(), g.begin(), g.end());
+    groups = {flat};
+  }
+  if (groups.size() != ev.group_ids.size()) {
+    c.failure = "builds " + std::to_string(groups.size()) + " param group(s), the optimizer has " + std::to_string(ev.group_ids.size());
+    return c;
+  }
+  for (size_t g = 0; g < groups.size(); ++g) {
+    std::vector<std::string> names;
+    for (auto* p : groups[g]) names.push_back(p->name);
+    std::string why;
+    if (names.size() != ev.group_ids[g].size())
+      why = "group " + std::to_string(g) + " would hold " + std::to_string(names.size()) + " parameters, the optimizer's holds " +
+            std::to_string(ev.group_ids[g].size());
+    else
+      why = check_assignment(ev.group_ids[g], names, ev);
+    c.groups.push_back(std::move(names));
+    c.why.push_back(why);
+  }
+  return c;
+}
+
+void assign_group(NameRecovery& r, const std::vector<std::string>& ids, const std::vector<std::string>& names) {
+  for (size_t i = 0; i < ids.size() && i < names.size(); ++i) r.names[ids[i]] = names[i];
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+/// Chooses among recipe candidates: a unique full fit wins; otherwise each group on which every
+/// fitting candidate agrees keeps its names.
+void choose(const std::vector<Candidate>& cands, const Evidence& ev, NameRecovery& r) {
+  std::vector<const Candidate*> full;
+  for (const auto& c : cands) {
+    if (c.passes()) full.push_back(&c);
+    std::string verdict = c.passes() ? "fits" : !c.failure.empty() ? c.failure : "";
+    for (size_t g = 0; verdict.empty() && g < c.why.size(); ++g)
+      if (!c.why[g].empty()) verdict = c.why[g];
+    r.tried.push_back(c.recipe + ": " + verdict);
+  }
+  for (size_t g = 0; g < ev.group_ids.size(); ++g) {
+    std::vector<const Candidate*> fit;  // candidates whose group g checks (all full fits when there are any)
+    for (const auto& c : cands)
+      if (c.failure.empty() && c.why[g].empty() && (full.empty() || c.passes())) fit.push_back(&c);
+    bool agree = !fit.empty();
+    for (const Candidate* c : fit) agree &= c->groups[g] == fit.front()->groups[g];
+    if (agree) {
+      assign_group(r, ev.group_ids[g], fit.front()->groups[g]);
+      if (r.source.empty()) r.source = "recipe:" + fit.front()->recipe;
+    } else {
+      std::vector<std::string> names;
+      for (const Candidate* c : fit) names.push_back(c->recipe);
+      r.problems.push_back("param group " + std::to_string(g) + " (" + std::to_string(ev.group_ids[g].size()) + " ids): " +
+                           (fit.empty() ? std::string("no recipe fits its shapes and size")
+                                        : "recipes " + join(names, ", ") + " all fit but name the ids differently"));
+    }
+  }
+}
+
+Evidence gather_evidence(const OptimizerLayout& layout, const std::vector<ModelParam>& model) {
+  Evidence ev;
+  for (const auto& t : layout.tensors) ev.state_of_key[t.param_key].push_back(&t);
+  for (const auto& p : model) ev.shape_of_name.emplace(ParameterNamer::canonical_name(p.name), p.shape);
+  for (const auto& g : layout.groups) ev.group_ids.push_back(g.params);
+  if (ev.group_ids.empty()) {  // no param_groups: ids are positions 0..n-1
+    std::set<int64_t> ids;
+    for (const auto& t : layout.tensors)
+      if (t.param_id >= 0) ids.insert(t.param_id);
+    ev.group_ids.emplace_back();
+    for (int64_t i = 0; !ids.empty() && i <= *ids.rbegin(); ++i) ev.group_ids.back().push_back(std::to_string(i));
+  }
+  return ev;
 }
 
 }  // namespace
 
 const std::vector<std::string>& name_recipes() {
-  static const std::vector<std::string> r = {"plain", "hf-trainer", "nanogpt", "muon-sorted", "muon-then-adam"};
+  static const std::vector<std::string> r = {"plain", "hf-trainer", "nanogpt", "muon", "muon-sorted", "muon-then-adam", "kj-aux", "muon-first"};
   return r;
 }
 
@@ -181,38 +319,42 @@ std::optional<OptimizerLayout> find_optimizer_layout(const TorchFile& file) {
 NameRecovery recover_parameter_names(const OptimizerLayout& layout, const std::vector<std::string>& explicit_order,
                                      const std::string& recipe, const std::vector<ModelParam>& model) {
   NameRecovery r;
-  std::map<std::string, std::vector<int64_t>> shape_of_name;
-  for (const auto& p : model) shape_of_name[p.name] = p.shape;
-  std::vector<std::string> ids;  // every id in group order
-  for (const auto& g : layout.groups) ids.insert(ids.end(), g.params.begin(), g.params.end());
-
   bool have_param_names = !layout.groups.empty();
   for (const auto& g : layout.groups) have_param_names &= g.param_names.size() == g.params.size() && !g.params.empty();
+  const Evidence ev = gather_evidence(layout, model);
   if (have_param_names) {
     r.source = "param_names";
-    for (const auto& g : layout.groups)
-      for (size_t i = 0; i < g.params.size(); ++i) r.names[g.params[i]] = g.param_names[i];
+    for (const auto& g : layout.groups) assign_group(r, g.params, g.param_names);
   } else if (layout.fqn_keyed) {
     r.source = "fqn";
     for (const auto& t : layout.tensors) r.names[t.param_key] = t.param_key;
-  } else {
-    std::vector<std::string> order = explicit_order;
+  } else if (!explicit_order.empty()) {
     r.source = "explicit";
-    if (order.empty()) {
-      if (recipe.empty() || model.empty()) {
-        r.problems.push_back("no param_names in the optimizer state, no mapping file or manifest param_order, and no recipe with model weights");
-        return r;
-      }
-      r.source = "recipe:" + recipe;
-      for (const ModelParam* p : recipe_order(recipe, model, r.warnings)) order.push_back(p->name);
+    std::vector<std::string> ids;
+    for (const auto& g : ev.group_ids) ids.insert(ids.end(), g.begin(), g.end());
+    if (explicit_order.size() != ids.size())
+      r.problems.push_back("the mapping lists " + std::to_string(explicit_order.size()) + " parameters but the optimizer's groups hold " +
+                           std::to_string(ids.size()));
+    else if (const std::string why = check_assignment(ids, explicit_order, ev); !why.empty())
+      r.problems.push_back(why);
+    if (r.problems.empty()) assign_group(r, ids, explicit_order);
+    return r;
+  } else if (model.empty()) {
+    r.problems.push_back("no param_names in the optimizer state, no mapping file or manifest param_order, and no model weights in this checkpoint step");
+    return r;
+  } else {
+    std::vector<Candidate> cands;
+    for (const std::string& name : recipe.empty() ? name_recipes() : std::vector<std::string>{recipe}) {
+      std::vector<std::string> warnings;
+      cands.push_back(evaluate(name, model, ev, warnings));
+      if (cands.back().passes()) r.warnings.insert(r.warnings.end(), warnings.begin(), warnings.end());
     }
-    if (!ids.empty() && order.size() != ids.size())
-      r.problems.push_back(r.source + " lists " + std::to_string(order.size()) + " parameters but the optimizer's groups hold " + std::to_string(ids.size()));
-    for (size_t i = 0; i < ids.size() && i < order.size(); ++i) r.names[ids[i]] = order[i];
-    if (ids.empty())  // groups missing: ids are positions
-      for (size_t i = 0; i < order.size(); ++i) r.names[std::to_string(i)] = order[i];
+    choose(cands, ev, r);
+    return r;
   }
-  check_shapes(layout, shape_of_name, r);
+  // Names that came with the file are still checked against the state shapes.
+  for (const auto& [key, name] : r.names)
+    if (const std::string why = check_assignment({key}, {name}, ev, false); !why.empty()) r.problems.push_back(why);
   return r;
 }
 

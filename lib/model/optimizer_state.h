@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/parameter_order.h"
+
 namespace muspec {
 
 class TorchFile;
@@ -40,33 +42,36 @@ struct OptimizerLayout {
 /// file or under a common key ("optimizer", "optimizer_state_dict", "optim", "opt").
 std::optional<OptimizerLayout> find_optimizer_layout(const TorchFile& file);
 
-/// A model parameter in `named_parameters()` order.
-struct ModelParam {
-  std::string name;
-  std::vector<int64_t> shape;
-};
-
 /// How ids were mapped to names, with what trust, and what is doubtful.
 struct NameRecovery {
-  std::map<std::string, std::string> names;  ///< param_key -> parameter name
+  std::map<std::string, std::string> names;  ///< param_key -> parameter name (complete, partial or empty)
   std::string source;                        ///< "param_names", "fqn", "explicit", "recipe:<name>"
-  std::vector<std::string> problems;         ///< shape/count mismatches: the mapping is not used
+  std::vector<std::string> problems;         ///< why some or all ids keep no name
   std::vector<std::string> warnings;         ///< e.g. equal shapes make the order unverifiable
+  std::vector<std::string> tried;            ///< each recipe tried automatically: passed, or why not
   bool ok() const { return problems.empty(); }
 };
 
-/// Recipes that rebuild the id order from the model's parameters (docs/optimizer-state.md):
-///   plain          ids follow named_parameters() order
-///   hf-trainer     decay parameters first (not bias/norm), then the rest
-///   nanogpt        dim >= 2 first, then dim < 2
-///   muon-sorted    KellerJordan Muon: hidden 2-D matrices sorted by size (descending, stable),
-///                  then the other parameters in order
-///   muon-then-adam hidden 2-D matrices in order, then the other parameters in order
+/// Recipes: how a training script builds its param groups from `named_parameters()`. Each
+/// gives the groups' parameter lists in id order ("hidden" = a >= 2-D parameter that is not an
+/// embedding or the head; docs/runs.md):
+///   plain          one group: every parameter
+///   hf-trainer     transformers Trainer: [decay (not bias/norm), no-decay]
+///   nanogpt        nanoGPT configure_optimizers: [dim >= 2, dim < 2]
+///   muon           one group: hidden matrices (torch.optim.Muon, a separate AdamW elsewhere)
+///   muon-sorted    KellerJordan Muon: one group, hidden matrices sorted by size (stable, descending)
+///   muon-then-adam one optimizer: [hidden, the rest] in model order (single-device KJ style)
+///   kj-aux         KellerJordan MuonWithAuxAdam as its README builds it: [hidden sorted by size,
+///                  body gains/biases then head then embedding]
+///   muon-first     one group: hidden, then the rest (Moonlight)
 const std::vector<std::string>& name_recipes();
 
 /// Recovers parameter names, in this order of trust: `param_names` in the groups; FQN keys;
-/// `explicit_order` (a mapping file or a run manifest's param_order: name of id i at i);
-/// `recipe` applied to `model`. Every mapping is checked against the state tensors' shapes.
+/// `explicit_order` (a mapping file or a run manifest's param_order: name of id i at i, every
+/// name a parameter of `model` when it is known); `recipe` applied to `model`; with no recipe
+/// and a known model, every recipe is tried and one is used only when it alone (or every one
+/// that passes, identically) fits every state shape and every group size. A recipe group whose
+/// ids all check keeps its names when another group does not (reported in `problems`).
 NameRecovery recover_parameter_names(const OptimizerLayout& layout, const std::vector<std::string>& explicit_order,
                                      const std::string& recipe, const std::vector<ModelParam>& model);
 

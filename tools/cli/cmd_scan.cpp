@@ -3,15 +3,19 @@
 
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "cli/app.h"
 #include "cli/commands.h"
 #include "core/atomic_file.h"
 #include "core/build_config.h"
 #include "core/error.h"
+#include "io/tensor_source.h"
+#include "model/optimizer_state.h"
 #include "progress.h"
 #include "report.h"
 #include "scan.h"
@@ -50,7 +54,7 @@ void report_issues(const ScanResult& r, const ScanArgs& a) {
   for (const auto& s : r.skipped)
     std::cerr << "muspec: skipped " << s.file << (s.tensor.empty() ? "" : ": tensor '" + s.tensor + "'") << ": "
               << s.reason << "\n";
-  if (r.ignored.empty() || a.quiet) return;
+  if (r.ignored.empty() || (a.quiet && !a.list_ignored)) return;  // what the user asked to list is listed
   if (a.list_ignored) {
     for (const auto& s : r.ignored) std::cerr << "muspec: ignored " << s.file << ": '" << s.tensor << "': " << s.reason << "\n";
     return;
@@ -61,6 +65,32 @@ void report_issues(const ScanResult& r, const ScanArgs& a) {
   bool first = true;
   for (const auto& [k, n] : tally) std::cerr << (first ? "" : ", ") << n << " " << k, first = false;
   std::cerr << "); --list-ignored names them\n";
+}
+
+/// Why nothing was analysed when no input was skipped: what the --kind selection left out and
+/// how to select it, or which files held no matrix at all.
+std::string nothing_matched_reason(const ScanResult& r, const ScanArgs& a) {
+  if (!r.skipped.empty()) return "";
+  std::map<std::string, int> unselected;  // kind -> tensors
+  std::set<std::string> files;
+  for (const auto& s : r.ignored) {
+    files.insert(s.file);
+    const size_t q = s.reason.find("optimizer state '");
+    if (q != std::string::npos && s.reason.find("not selected") != std::string::npos)
+      ++unselected[state_kind(s.reason.substr(q + 17, s.reason.find('\'', q + 17) - q - 17))];
+    else if (s.reason.rfind("weights not selected", 0) == 0)
+      ++unselected["weights"];
+  }
+  if (!unselected.empty()) {
+    std::string kinds;
+    for (const auto& [k, n] : unselected) kinds += (kinds.empty() ? "" : ", ") + k + " (" + std::to_string(n) + " tensors)";
+    return ": --kind " + a.scan.labels.kind + " selected nothing; the inputs hold " + kinds + ": choose one with --kind " +
+           unselected.begin()->first + " (or --kind all)";
+  }
+  if (r.ignored.empty()) return ": the inputs hold no tensors";
+  std::string names;
+  for (const auto& f : files) names += (names.empty() ? "" : ", ") + f;
+  return ": no 2-D floating-point tensor in " + names + " (--list-ignored says why each tensor was left out)";
 }
 
 void write_outputs(const ScanResult& r, const ScanArgs& a) {
@@ -75,7 +105,21 @@ void write_outputs(const ScanResult& r, const ScanArgs& a) {
   if (!a.json_out.empty()) write_file_atomically(a.json_out, summary_json(r.records, a.scan.quantiles).dump(2) + "\n");
 }
 
+/// Files a scan reads inside the directories it is given: tensor files and the metadata
+/// beside them (docs/runs.md). An output there would replace an input.
+bool scan_reads(const std::string& path) {
+  const std::string name = std::filesystem::path(path).filename().string();
+  return is_tensor_file_name(path) || name == "config.json" || name == "trainer_state.json" || name == "muspec-run.json";
+}
+
+void check_scan_paths(const ScanArgs& a) {
+  std::vector<NamedPath> inputs = {{"--manifest", a.manifest}, {"--param-map", a.scan.labels.param_map}};
+  for (const auto& p : a.scan.paths) inputs.push_back({"input", p});
+  check_paths(inputs, {{"-o", a.h5_out}, {"--summary", a.csv_out}, {"--json", a.json_out}}, scan_reads);
+}
+
 int run_scan_command(ScanArgs& a) {
+  check_scan_paths(a);
   a.scan.method = parse_method(a.method);
   a.scan.device = parse_device(a.device);
   if (a.transform == "none") a.scan.transform = InputTransform::None;
@@ -92,8 +136,7 @@ int run_scan_command(ScanArgs& a) {
   size_t analysed = 0;
   for (const auto& rec : r.records) analysed += rec.sigma.empty() ? 0 : 1;
   if (r.records.empty()) {
-    std::cerr << "muspec: error: no matrix was analysed" << (r.skipped.empty() ? " (nothing matched)" : "")
-              << "; no output written\n";
+    std::cerr << "muspec: error: no matrix was analysed" << nothing_matched_reason(r, a) << "; no output written\n";
     return kExitFatal;
   }
   write_outputs(r, a);
@@ -109,7 +152,9 @@ int run_scan_command(ScanArgs& a) {
 
 Action setup_scan(CLI::App& sub) {
   auto a = std::make_shared<ScanArgs>();
-  sub.add_option("paths", a->scan.paths, "checkpoint files (.safetensors, sharded index .json, .npy, .npz) or directories")
+  sub.add_option("paths", a->scan.paths,
+                 "checkpoint files (.safetensors, sharded .safetensors.index.json, torch.save files .pt/.pth/.bin/.ckpt, "
+                 ".npy, .npz) or directories")
       ->required();
   sub.add_option("-o,--output", a->h5_out, "write all spectra to this HDF5 file (docs/spectra-h5.md)");
   sub.add_option("--summary", a->csv_out, "write the per-matrix summary as CSV");
@@ -127,13 +172,21 @@ Action setup_scan(CLI::App& sub) {
       ->check(CLI::Range(1, 64));
   sub.add_option("--min-dim", a->scan.min_dim, "ignore matrices whose smaller side is below this")->capture_default_str();
   sub.add_option("--kind", a->scan.labels.kind,
-                 "weights | momentum | exp_avg | exp_avg_sq | all (auto: momentum where optimizer state exists, else weights)")
+                 "weights | momentum | exp_avg | exp_avg_sq | all (auto: momentum where the optimizer state has it, else exp_avg, "
+                 "else weights)")
       ->capture_default_str();
   sub.add_option("--manifest", a->manifest, "run manifests of a whole sweep (JSON list; see docs/runs.md)");
   sub.add_option("--param-map", a->scan.labels.param_map, "JSON list of parameter names in optimizer id order");
-  sub.add_option("--recipe", a->scan.labels.recipe, "optimizer id order: plain | hf-trainer | nanogpt | muon-sorted | muon-then-adam");
-  sub.add_option("--family", a->scan.labels.family, "naming family (llama, gpt2, gpt_neox, nanogpt, olmo, olmo_core, modded_nanogpt)");
-  sub.add_option("--op-rule", a->op_rules, "REGEX=op: operator type override, e.g. 'attn\\.wqkv=qkv' (repeatable)");
+  sub.add_option("--recipe", a->scan.labels.recipe,
+                 "optimizer id order: plain | hf-trainer | nanogpt | muon | muon-sorted | muon-then-adam | kj-aux | muon-first "
+                 "(default: every recipe is tried against the shapes and group sizes)");
+  sub.add_option("--layers", a->scan.labels.layers, "blocks in the model (default: config.json, model_args, manifest, else inferred)")
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--family", a->scan.labels.family,
+                 "naming family (llama, meta-llama, phi3, gpt2, gpt_neox, nanogpt, olmo, olmo-core, modded-nanogpt, megatron)");
+  sub.add_option("--op-rule", a->op_rules,
+                 "REGEX=op[,muon|,no-muon] or REGEX=muon|no-muon: operator type and/or Muon eligibility override, e.g. "
+                 "'attn\\.wqkv=qkv' (repeatable)");
   sub.add_option("--param-count", a->scan.labels.param_count, "total | non-embedding: model size when no manifest states it")
       ->capture_default_str();
   sub.add_flag("--split-fused", a->scan.labels.split_fused,

@@ -15,7 +15,7 @@ See ``docs/trainer-adapter.md`` in the muspec repository.
 
 from .config import (KELLER_COEFFICIENTS, ConfigError, NSConfig, ParameterEntry, PatternEntry,
                      Schedule, canonical_name, load_ns_config)
-from .mapping import (Assignment, MappingError, ParameterMapping, UnusedPatternWarning,
+from .mapping import (Assignment, DefaultScheduleWarning, MappingError, ParameterMapping, UnusedPatternWarning,
                       as_schedule, default_is_muon_eligible, map_parameters)
 from .newton_schulz import as_matrix, newton_schulz, resolve_dtype
 from .optimizer import Muon, adjusted_lr
@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "KELLER_COEFFICIENTS", "ConfigError", "NSConfig", "ParameterEntry", "PatternEntry",
     "Schedule", "canonical_name", "load_ns_config", "Assignment", "MappingError",
-    "ParameterMapping", "UnusedPatternWarning", "as_schedule", "default_is_muon_eligible",
+    "ParameterMapping", "UnusedPatternWarning", "DefaultScheduleWarning", "as_schedule", "default_is_muon_eligible",
     "map_parameters", "as_matrix", "newton_schulz", "resolve_dtype", "Muon", "adjusted_lr",
     "InexactScheduleWarning", "TorchGroupsConfig", "build_torch_muon_groups",
     "load_torch_groups", "torch_muon_available", "torch_muon_param_groups", "__version__",

@@ -103,6 +103,7 @@ class ParameterEntry:
     lower_bound: Optional[float] = None
     bound_kind: Optional[str] = None
     matrices: int = 1                # > 1: the tensor was analysed as this many matrices
+    storage: Optional[str] = None    # "conv1d": the model stores the transpose of ``shape``
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -282,7 +283,10 @@ def _parse_entry(ctx: _Ctx, path: str, name: Optional[str], obj) -> ParameterEnt
         matrices = 1
     if not _is_int(matrices) or matrices < 1:
         ctx.fail(f"{path}.matrices", f"expected a positive integer, got {matrices!r}")
-    return ParameterEntry(name=name, schedule=sched, shape=shape, matrices=matrices,
+    storage = obj.get("storage")
+    if storage not in (None, "linear", "conv1d"):
+        ctx.fail(f"{path}.storage", f"expected 'linear' or 'conv1d', got {storage!r}")
+    return ParameterEntry(name=name, schedule=sched, shape=shape, matrices=matrices, storage=storage,
                           op_type=_opt_str(ctx, path, obj, "op_type"), layer=layer,
                           group=_opt_str(ctx, path, obj, "group"),
                           lower_bound=_opt_num(ctx, path, obj, "lower_bound"),

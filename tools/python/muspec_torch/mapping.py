@@ -18,6 +18,7 @@ Rules (see ``docs/trainer-adapter.md``):
 """
 
 import difflib
+import re
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -48,6 +49,11 @@ class MappingError(ValueError):
 
 class UnusedPatternWarning(UserWarning):
     """A ``patterns`` entry of the config matched no parameter of the model."""
+
+
+class DefaultScheduleWarning(UserWarning):
+    """Muon parameters that the config does not list get its default (or the fallback) schedule;
+    issued once per mapping, naming them."""
 
 
 @dataclass
@@ -112,17 +118,23 @@ def collect_named_parameters(model_or_named: NamedParams):
     return named, embedding_names
 
 
+_ROUTER = re.compile(r"(?:^|\.)(?:mlp|block_sparse_moe|feed_forward|moe)\.(?:gate|router|router\.gate|shared_expert_gate)"
+                     r"(?:\.weight)?$")
+
+
 def default_is_muon_eligible(canonical: str, param: torch.Tensor, embedding_names=()) -> bool:
     """Muon-eligible: >= 2 dims, not an embedding (module or name contains ``embed``), not the
-    output head (name contains ``lm_head`` or its module is named ``head``)."""
+    output head (name contains ``lm_head``, is Meta's ``output``, or its module is named
+    ``head``), not a mixture-of-experts router (``mlp.gate``, ``block_sparse_moe.gate``,
+    ``moe.router.gate``, ``shared_expert_gate``; the same names muspec's scan treats as routers)."""
     if param.dim() < 2:
         return False
     if canonical in embedding_names or "embed" in canonical:
         return False
     parts = canonical.split(".")
-    if "lm_head" in canonical or (len(parts) >= 2 and parts[-2] == "head"):
+    if "lm_head" in canonical or canonical == "output.weight" or (len(parts) >= 2 and parts[-2] == "head"):
         return False
-    return True
+    return not _ROUTER.search(canonical)
 
 
 def as_schedule(obj, what: str = "fallback") -> Schedule:
@@ -185,6 +197,8 @@ def _shape_fits(entry, p) -> bool:
     if entry.shape is None:
         return True
     shape = tuple(p.shape)
+    if entry.storage == "conv1d":  # the config reports (out, in); the Conv1D weight is (in, out)
+        return entry.shape == tuple(reversed(shape))
     if entry.shape in (shape, _flat_shape(shape)):
         return True
     if entry.matrices > 1:
@@ -277,6 +291,8 @@ def map_parameters(model_or_named: NamedParams, config, *, fallback=None, select
                     warnings.warn(f"{source}: {name}: the config analysed this tensor as "
                                   f"{entry.matrices} matrices (fused parts); NS is applied to "
                                   f"the whole {list(p.shape)} matrix", UserWarning, stacklevel=2)
+        if src in ("default", "fallback") and p.dim() == 3:
+            batched = True  # an expert bank or a qkv stack: NS per 2-D slice, never on the flattened bank
         assignments.append(Assignment(name=name, canonical=c, param=p, schedule=sched,
                                       source=src, batched=batched))
 
@@ -300,6 +316,12 @@ def map_parameters(model_or_named: NamedParams, config, *, fallback=None, select
         raise MappingError(f"{source}: config does not fit the model:\n" + "\n".join(lines),
                            unknown, unassigned, mismatches, not_matrices)
 
+    defaulted = [a.name for a in assignments if a.source in ("default", "fallback")]
+    if defaulted and cfg is not None:
+        shown = ", ".join(defaulted[:5]) + (f", ... ({len(defaulted)} in all)" if len(defaulted) > 5 else "")
+        warnings.warn(f"{source}: {len(defaulted)} Muon parameter(s) have no entry or pattern and get the "
+                      f"{'default' if cfg.default is not None else 'fallback'} schedule: {shown}",
+                      DefaultScheduleWarning, stacklevel=2)
     if cfg is not None and warn_unused_patterns:
         unused = [pat for pat in cfg.patterns if pat.index not in used_patterns]
         for pat in unused:
