@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_limits.h"
 
 namespace muspec::analysis {
 
@@ -155,14 +156,9 @@ std::vector<GroupSelector> make_groups(const std::string& spec, const std::vecto
 }
 
 std::vector<GroupSelector> read_group_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path, "", "cannot open the group file");
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path, "", std::string("not valid JSON: ") + e.what());
-  }
+  JsonLimits limits;
+  limits.syntax_label = "not valid JSON";
+  const nlohmann::json doc = read_json_file(path, limits);  // a regular file, nesting limited
   if (!doc.is_object()) throw InputError(path, "", "expected a JSON object");
   // Typed checks before every read: a wrong-typed field names the file and the field.
   if (!doc.contains("format") || !doc["format"].is_string() || doc["format"].get<std::string>() != kGroupFileFormat)

@@ -10,6 +10,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_limits.h"
 #include "student_t.h"
 
 namespace muspec::analysis {
@@ -263,14 +264,9 @@ std::string laws_json_text(const LawSet& s) {
 void write_laws_json(const std::string& path, const LawSet& laws) { write_file_atomically(path, laws_json_text(laws)); }
 
 LawSet read_laws_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path, "", "cannot open the laws file");
-  json doc;
-  try {
-    doc = json::parse(in);
-  } catch (const json::exception& e) {
-    throw InputError(path, "", std::string("not valid JSON: ") + e.what());
-  }
+  JsonLimits limits;
+  limits.syntax_label = "not valid JSON";
+  const json doc = read_json_file(path, limits);  // a regular file, nesting limited
   const Reader rd(path);
   if (!doc.is_object() || !doc.contains("format") || doc["format"] != kLawsFormat)
     rd.fail("format", std::string("expected \"") + kLawsFormat + "\" (is this a laws.json from `muspec fit`?)");

@@ -6,10 +6,10 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <unordered_set>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_limits.h"
 
 namespace muspec {
 
@@ -28,33 +28,16 @@ std::string range_text(uint64_t b, uint64_t e) {
   return "[" + std::to_string(b) + ", " + std::to_string(e) + ")";
 }
 
-/// Thrown from the parser callback to stop parsing at the first structural problem.
-struct JsonReject {
-  std::string reason;
-};
-
 /// Parses `text` as JSON, rejecting duplicate keys in any object and nesting deeper than
 /// kMaxJsonDepth. Throws InputError(file, "", reason) naming `what` ("header", "index").
+/// Linear in the header size (a 10^5-tensor header once took minutes in nlohmann's callback
+/// mode, which rescans the parent object after each member; docs/reliability.md).
 json parse_strict_json(std::string_view text, const std::string& file, const std::string& what) {
-  std::vector<std::unordered_set<std::string>> keys;  // one set per open object
-  auto callback = [&keys](int depth, json::parse_event_t ev, json& parsed) {
-    if (depth > kMaxJsonDepth)
-      throw JsonReject{"JSON nests deeper than " + std::to_string(kMaxJsonDepth) + " levels"};
-    if (ev == json::parse_event_t::object_start) keys.emplace_back();
-    if (ev == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
-    if (ev == json::parse_event_t::key && !keys.empty()) {
-      const auto& k = parsed.get_ref<const std::string&>();
-      if (!keys.back().insert(k).second) throw JsonReject{"duplicate JSON key '" + k + "'"};
-    }
-    return true;
-  };
-  try {
-    return json::parse(text.begin(), text.end(), callback);
-  } catch (const JsonReject& r) {
-    throw InputError(file, "", "invalid " + what + ": " + r.reason);
-  } catch (const json::exception& e) {
-    throw InputError(file, "", "invalid " + what + " JSON: " + e.what());
-  }
+  JsonLimits limits;
+  limits.max_depth = kMaxJsonDepth;
+  limits.reject_duplicate_keys = true;
+  limits.syntax_label = "invalid " + what + " JSON";
+  return parse_json_limited(text, file, limits);
 }
 
 /// A header entry after type checks, before offset validation.

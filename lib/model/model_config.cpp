@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_limits.h"
 #include "model/naming.h"
 
 namespace muspec {
@@ -168,18 +169,9 @@ ModelConfig model_config_from_json(const json& j, const std::string& source) {
 void from_json(const json& j, ModelConfig& config) { config = model_config_from_json(j, "<json>"); }
 
 ModelConfig parse_model_config(const std::string& json_path) {
-  std::ifstream f(json_path, std::ios::binary);
-  if (!f) throw InputError(json_path, "", "cannot open the model config");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) throw InputError(json_path, "", "cannot read the model config");
-  json j;
-  try {
-    j = json::parse(ss.str());
-  } catch (const json::exception& e) {
-    throw InputError(json_path, "", std::string("malformed JSON: ") + e.what());
-  }
-  return model_config_from_json(j, json_path);
+  JsonLimits limits;  // a regular file, nesting limited (issue 14)
+  limits.syntax_label = "malformed JSON";
+  return model_config_from_json(read_json_file(json_path, limits), json_path);
 }
 
 }  // namespace muspec

@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_limits.h"
 
 namespace muspec::ns {
 
@@ -190,16 +191,7 @@ Schedule schedule_from_json(const json& j, const std::string& origin) {
 }
 
 Schedule load_schedule_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError(path, "", "cannot open schedule file");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  json j;
-  try {
-    j = json::parse(ss.str());
-  } catch (const json::parse_error& e) {
-    throw InputError(path, "", std::string("invalid JSON: ") + e.what());
-  }
+  const json j = read_json_file(path);  // a regular file, nesting limited (metadata is free-form)
   Schedule s = schedule_from_json(j, path);
   if (s.name.empty()) {
     const size_t slash = path.find_last_of('/');
