@@ -1,12 +1,16 @@
 #include "io/discover.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
-#include <nlohmann/json.hpp>
-
+#include "core/error.h"
+#include "core/json_limits.h"
+#include "core/regular_file.h"
 #include "io/tensor_source.h"
 
 namespace muspec {
@@ -23,22 +27,48 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 /// is opened, not here).
 std::set<std::string> shards_of_index(const fs::path& index) {
   std::set<std::string> shards;
-  std::ifstream f(index);
-  const auto j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json j;
+  try {
+    j = read_json_file(index.string());
+  } catch (const InputError&) {
+    return shards;
+  }
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) return shards;
   for (const auto& [name, shard] : j["weight_map"].items())
     if (shard.is_string()) shards.insert((index.parent_path() / shard.get<std::string>()).lexically_normal().string());
   return shards;
 }
 
-void walk_directory(const fs::path& dir, std::vector<std::string>& out) {
+/// Why the entry at `p` (not a regular file, not a directory) is not read: its type, or a
+/// dangling symbolic link. Empty for a directory, which the walk itself descends into.
+std::string special_entry_reason(const std::string& p) {
+  struct stat st;
+  if (::stat(p.c_str(), &st) == 0) return S_ISDIR(st.st_mode) ? "" : non_regular_reason(st.st_mode);
+  struct stat link;
+  if (::lstat(p.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) return "is a broken symbolic link";
+  return std::string("cannot stat: ") + std::strerror(errno);
+}
+
+/// A directory entry that is not a regular file: a problem when it carries a tensor file's
+/// name (the user probably meant it to be read), else merely listed as ignored.
+void note_special_entry(const std::string& p, DiscoveredFiles& r) {
+  const std::string why = special_entry_reason(p);
+  if (why.empty()) return;
+  (is_tensor_file_name(p) ? r.problems : r.ignored).push_back(p + ": " + why);
+}
+
+void walk_directory(const fs::path& dir, DiscoveredFiles& r) {
   std::vector<std::string> found;
   std::set<std::string> covered;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file(ec)) continue;
     const std::string p = it->path().lexically_normal().string();
+    std::error_code type_ec;
+    if (!it->is_regular_file(type_ec)) {
+      if (type_ec || !it->is_directory(type_ec)) note_special_entry(p, r);
+      continue;
+    }
     if (!is_tensor_file_name(p)) continue;
     found.push_back(p);
     if (ends_with(p, ".safetensors.index.json")) {
@@ -47,7 +77,7 @@ void walk_directory(const fs::path& dir, std::vector<std::string>& out) {
     }
   }
   for (const auto& p : found)
-    if (!covered.count(p)) out.push_back(p);
+    if (!covered.count(p)) r.files.push_back(p);
 }
 
 }  // namespace
@@ -61,8 +91,11 @@ DiscoveredFiles discover_tensor_files(const std::vector<std::string>& paths) {
       r.problems.push_back(p + ": no such file or directory");
     } else if (fs::is_directory(st)) {
       const size_t before = r.files.size();
-      walk_directory(p, r.files);
+      walk_directory(p, r);
       if (r.files.size() == before) r.problems.push_back(p + ": no tensor files (*.safetensors, *.npy, *.npz) found");
+    } else if (!fs::is_regular_file(st)) {
+      struct stat raw;
+      r.problems.push_back(p + ": " + (::stat(p.c_str(), &raw) == 0 ? non_regular_reason(raw.st_mode) : "cannot stat"));
     } else {
       r.files.push_back(fs::path(p).lexically_normal().string());
     }

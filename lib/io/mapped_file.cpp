@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/regular_file.h"
 
 namespace muspec {
 
@@ -30,15 +31,11 @@ struct FdCloser {
 }  // namespace
 
 MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
-  int fd;
-  do {
-    fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) fail(path_, "open", errno);
+  // Checked by type before open(): a FIFO would block here forever, a device has side effects.
+  const int fd = open_regular_file(path_);
   FdCloser closer{fd};
   struct stat st;
   if (::fstat(fd, &st) != 0) fail(path_, "stat", errno);
-  if (!S_ISREG(st.st_mode)) throw InputError(path_, "", "not a regular file");
   if (st.st_size < 0) throw InputError(path_, "", "negative file size");
   size_ = static_cast<uint64_t>(st.st_size);
   if (size_ == 0) {

@@ -16,7 +16,8 @@ namespace muspec {
 class MappedFile {
  public:
   /// Maps `path`. Throws InputError(path, "", reason) naming the failing system call and the
-  /// errno text (missing file, directory, permission, ...).
+  /// errno text (missing file, permission, ...); a directory, FIFO, socket or device is
+  /// refused by type before it is opened (see core/regular_file.h), so nothing blocks.
   explicit MappedFile(std::string path);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
