@@ -270,12 +270,13 @@ ZipArchive::ZipArchive(const std::string& path) : ZipArchive(MappedFile::open(pa
 ZipArchive::ZipArchive(std::shared_ptr<const MappedFile> file) : file_(std::move(file)) {
   MUSPEC_ASSERT(file_ != nullptr);
   members_ = Parser(*file_).run();
+  index_.reserve(members_.size());
+  for (size_t i = 0; i < members_.size(); ++i) index_.emplace(members_[i].name, i);
 }
 
 const ZipMember* ZipArchive::find(const std::string& name) const {
-  for (const auto& m : members_)
-    if (m.name == name) return &m;
-  return nullptr;
+  const auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &members_[it->second];
 }
 
 ByteSpan ZipArchive::view_stored(const ZipMember& m) const {
