@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "core/build_config.h"
 #include "core/error.h"
+#include "core/regular_file.h"
 
 namespace muspec::cli {
 
@@ -72,6 +73,13 @@ bool is_subcommand(const std::string& w) {
 }
 
 }  // namespace
+
+void check_paths(const std::vector<NamedPath>& inputs, const std::vector<NamedPath>& outputs,
+                 const ReadsInside& reads_inside) {
+  for (const auto& in : inputs)
+    if (!in.path.empty()) refuse_special_file(in.path);
+  refuse_clobbering(inputs, outputs, reads_inside);
+}
 
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;

@@ -2,6 +2,9 @@
 #pragma once
 
 #include <string>
+#include <vector>
+
+#include "core/output_guard.h"
 
 namespace CLI { class App; }
 
@@ -15,6 +18,13 @@ enum ExitCode : int {
 };
 
 int run(int argc, char** argv);
+
+/// Every command calls this before any work with the paths it reads and writes: an input that
+/// is a FIFO, socket or device is refused (a reader would block on it), and so is an output
+/// that resolves to an input, to a file `reads_inside` an input directory, or to another output
+/// (core/output_guard.h). Empty paths are skipped. Both errors exit with code 2.
+void check_paths(const std::vector<NamedPath>& inputs, const std::vector<NamedPath>& outputs,
+                 const ReadsInside& reads_inside = nullptr);
 
 /// True when `s` ends with `tail` (file-name extensions of -o and inputs).
 bool ends_with(const std::string& s, const std::string& tail);

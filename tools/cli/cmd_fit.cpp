@@ -72,6 +72,9 @@ void report_unsettled(const ScalingFitResult& r, bool list_all) {
 }
 
 int run_fit_command(FitArgs& a) {
+  std::vector<NamedPath> given = {{"--group", a.fit.grouping}};
+  for (const auto& p : a.scans) given.push_back({"input", p});
+  check_paths(given, {{"-o", a.laws_out}, {"--csv", a.csv_out}});
   a.fit.burn_in = parse_burn_in(a.burn_in);
   if (a.fit.fit.bootstrap > 100000) throw UsageError("--bootstrap: at most 100000 replicates");
   // scans -> records -> settled values -> groups -> power laws

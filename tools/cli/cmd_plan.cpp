@@ -73,6 +73,7 @@ void print_plan(const PlanResult& r) {
 }
 
 int run_plan(PlanArgs a) {
+  check_paths({{"--spectra", a.spectra}, {"--family", a.plan.family}}, {{"-o", a.output}});
   if (!a.band.empty()) a.plan.band = ns::parse_band(a.band);
   if (a.by == "optype") a.plan.by = PlanGrouping::OpType;
   else if (a.by == "layer") a.plan.by = PlanGrouping::Layer;

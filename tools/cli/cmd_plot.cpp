@@ -26,6 +26,7 @@ struct PlotArgs {
 };
 
 int run_plot_command(const PlotArgs& a) {
+  check_paths({{"input", a.input}}, {{"-o", a.out}});
   if (!ends_with(a.out, ".svg")) throw UsageError("-o: the file name must end in .svg, got '" + a.out + "'");
   if (ends_with(a.input, ".h5"))
     throw UsageError(a.input + ": muspec plot draws laws.json files written by `muspec fit`; for a scan, "

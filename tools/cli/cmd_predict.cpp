@@ -25,6 +25,7 @@ struct PredictArgs {
 };
 
 int run_predict_command(const PredictArgs& a) {
+  check_paths({{"--laws", a.laws_path}}, {{"-o", a.out}});
   if (!a.out.empty() && !ends_with(a.out, ".json") && !ends_with(a.out, ".csv"))
     throw UsageError("-o: the file name must end in .json or .csv, got '" + a.out + "'");
   const LawSet laws = read_laws_json(a.laws_path);

@@ -103,6 +103,8 @@ NsConfig build_config(const RecommendArgs& a, std::vector<std::string>& skipped)
 }
 
 int run_recommend(RecommendArgs a) {
+  check_paths({{"--spectra", a.spectra}, {"--laws", a.laws}, {"--model-config", a.model_config}, {"--family", a.rec.family}},
+              {{"-o", a.output}});
   if (!a.band.empty()) a.rec.band = ns::parse_band(a.band);
   const ConfigFormat format = parse_config_format(a.format);
   std::vector<std::string> skipped;
