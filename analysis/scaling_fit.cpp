@@ -32,8 +32,9 @@ std::string matrix_key(const SpectrumRecord& r) {
 
 std::string resolve_kind(const std::vector<SpectrumRecord>& records, const std::string& kind) {
   if (kind != "auto") return kind;
-  for (const auto& r : records)
-    if (r.kind == "momentum") return "momentum";
+  for (const char* k : {"momentum", "exp_avg"})  // as scan's --kind auto: momentum, else Adam's first moment
+    for (const auto& r : records)
+      if (r.kind == k) return k;
   return "weight";
 }
 

@@ -118,7 +118,7 @@ Action setup_fit(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--burn-in", a->burn_in, "auto | STEP | FRACTION (of the last step, e.g. 0.3)")->capture_default_str();
   sub.add_option("--scale", a->fit.scale, "rel_frob (sigma/||X||_F, what NS sees) | rel_max | sigma")->capture_default_str();
-  sub.add_option("--kind", a->fit.kind, "record kind: auto (momentum if present, else weight) | momentum | weight | ...")
+  sub.add_option("--kind", a->fit.kind, "record kind: auto (momentum if present, else exp_avg, else weight) | momentum | exp_avg | weight | ...")
       ->capture_default_str();
   sub.add_option("--transform", a->fit.transform, "records of this input transform: none | sign")->capture_default_str();
   sub.add_flag("--all-matrices", a->fit.all_matrices, "also fit matrices that Muon does not orthogonalize");
