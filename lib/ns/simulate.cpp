@@ -9,6 +9,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "ns/precision_rounding.h"
 #include "ns/scalar_map.h"
 #include "spectra/backend.h"
 #include "spectra/cuda_entry.h"
@@ -17,29 +18,9 @@ namespace muspec::ns {
 
 namespace {
 
-template <class T>
-using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-inline float round_bf16(float x) {
-  const uint32_t bits = static_cast<uint32_t>(float_to_bf16(x)) << 16;
-  float y;
-  std::memcpy(&y, &bits, sizeof y);
-  return y;
-}
-
-struct NoRound {
-  template <class M>
-  M operator()(M m) const { return m; }
-  template <class T>
-  T scalar(T x) const { return x; }
-};
-
-struct RoundBf16 {
-  Mat<float> operator()(const Mat<float>& m) const {
-    return m.unaryExpr([](float x) { return round_bf16(x); });
-  }
-  float scalar(float x) const { return round_bf16(x); }
-};
+using detail::Mat;
+using detail::NoRound;
+using detail::RoundBf16;
 
 // The iteration on X (m ≤ n after the caller's transpose), in scalar type T, with `r` applied
 // to the result of every product and element-wise operation.
