@@ -11,6 +11,7 @@
 
 #include "cli/app.h"
 #include "cli/commands.h"
+#include "cli/ns_power.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "ns/catalog.h"
@@ -70,9 +71,21 @@ struct ThresholdArgs {
   std::optional<int> steps;
   std::optional<double> lower;
   bool json = false;
+  PowerThresholdArgs family;  // --power: the spectral family (cmd_ns_power.cpp)
 };
 
+int run_power_threshold_from(const ThresholdArgs& a) {
+  if (!a.band.empty() || a.lower) throw UsageError("--band and --lower apply to NS schedules; with --power use --tolerance and --quantile");
+  if (a.steps) throw UsageError("ns threshold --power searches the steps; give --max-steps instead of --steps");
+  PowerThresholdArgs p = a.family;
+  p.map.schedule = a.schedule;
+  p.json = a.json;
+  return run_power_threshold(p);
+}
+
 int run_threshold(const ThresholdArgs& a) {
+  if (!a.family.map.power.empty()) return run_power_threshold_from(a);
+  if (a.schedule.empty()) throw UsageError("give --schedule (or --power for the spectral family)");
   const Schedule s = resolve_schedule(a.schedule);
   const int k = s.resolve_steps(a.steps);
   const Band band = a.band.empty() ? s.target_band() : parse_band(a.band);
@@ -166,12 +179,26 @@ Action setup_ns(CLI::App& sub) {
   }
   {
     auto a = std::make_shared<ThresholdArgs>();
-    CLI::App* c = sub.add_subcommand("threshold", "smallest normalized singular value a schedule lifts into the band");
-    c->add_option("-s,--schedule", a->schedule, "built-in name or schedule file")->required();
+    CLI::App* c = sub.add_subcommand("threshold", "smallest normalized singular value a schedule lifts into the band; "
+                                     "with --power, fewest steps per matrix");
+    c->add_option("-s,--schedule", a->schedule, "built-in name or schedule file");
     c->add_option("-k,--steps", a->steps, "number of NS steps (default: the schedule's)");
     c->add_option("--band", a->band, "target band LO,HI (default: the schedule family's, docs/ns.md)");
     c->add_option("--lower", a->lower, "also report the fewest steps so that every s in [LOWER, 1] lands in the band");
     c->add_flag("--json", a->json, "print JSON");
+    PowerThresholdArgs& f = a->family;
+    c->add_option("--power", f.map.power, "spectral family U S^p V^T, p in [0, 1] (docs/spectral-family.md)");
+    c->add_option("--iteration", f.map.iteration, "with --power: coupled-newton | guo-higham | newton-schulz");
+    c->add_option("--regularization", f.map.regularization, "with --power: ABS,REL of the shift ABS + REL*tr(G)/n")
+        ->capture_default_str();
+    c->add_option("--spectra", f.spectra, "with --power: spectra file written by `muspec scan -o`");
+    c->add_option("--sigma", f.sigma, "with --power: singular values of one matrix (text, .npy, .npz, .safetensors)");
+    c->add_option("--quantile", f.quantile, "with --power: every sigma at or above this quantile must converge")
+        ->capture_default_str();
+    c->add_option("--tolerance", f.tolerance, "with --power: converged when |out/sigma^p - 1| <= this")
+        ->capture_default_str();
+    c->add_option("--max-steps", f.max_steps, "with --power: search up to this many steps")->capture_default_str();
+    c->add_option("-o,--output", f.output, "with --power: write the table as CSV (or JSON when the name ends in .json)");
     bind(c, [a] { return run_threshold(*a); });
   }
   {
