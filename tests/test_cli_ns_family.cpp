@@ -81,7 +81,7 @@ TEST_CASE("cli ns family: threshold's steps are minimal according to eval", "[cl
     const int k = t["matrices"][0]["min_steps"].get<int>();
     CHECK(k > 1);
     // The five values at or above the 0.9 quantile, each at its own level (the error is not
-    // monotone: the paper's second root call is slowest at the TOP of the spectrum).
+    // monotone in σ: the paper's second shift lifts the TOP of the spectrum).
     const std::string base = std::string("--power 1/2 --iteration ") + it +
                              " --quantiles 0.9,0.925,0.95,0.975,1 --sigma '" + s + "' --steps ";
     auto worst = [&](int steps) {

@@ -206,12 +206,16 @@ TEST_CASE("ns family: the paper's 15 steps leave small values unconverged, as th
   const FamilyEvaluation e = evaluate_family(m, p.sigma, 1e-2);
   CHECK(e.not_converged > 0);
   CHECK(e.error_at_quantile(0.0) > 1e-2);
-  // The second call takes the root of G^{-1/2}, whose SMALL eigenvalues belong to the LARGEST
-  // σ: there the top of the spectrum is the slow part (not converged either after 15 steps),
-  // while one Guo–Higham inverse 4th root gets the top exactly.
+  // The second call's shift is 1e-4·mean eigenvalue of G^{-1/2}, a mean dominated by the
+  // SMALLEST σ; it lifts the LARGEST σ: the top comes out > 1 % high. Without the shift the top
+  // is exact after 15 steps; one Guo–Higham inverse 4th root (a single shift of G) is within 1e-5.
   CHECK(e.error_at_quantile(1.0) > 1e-2);
+  CHECK(e.output.back() > std::sqrt(e.sigma.back()));
+  SpectralMap unshifted = m;
+  unshifted.regularization = Regularization{0.0, 0.0};
+  CHECK(evaluate_family(unshifted, p.sigma, 1e-2).error_at_quantile(1.0) < 1e-12);
   const FamilyEvaluation gh = evaluate_family(family("1/2", IterationKind::GuoHigham, 15), p.sigma, 1e-2);
-  CHECK(gh.error_at_quantile(1.0) < 1e-5);  // what is left is the shift's bias
+  CHECK(gh.error_at_quantile(1.0) < 1e-5);
   const auto k = min_family_steps(m, p.sigma, 0.5, 1e-2, 200);
   // The median of 8 decades (σ ≈ 1e-4) is biased > 1% by the regularization itself
   // (r ≈ 1e-4·mean σ² ≫ σ²): no step count helps; without it, steps do.
