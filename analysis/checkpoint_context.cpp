@@ -1,12 +1,12 @@
 #include "checkpoint_context.h"
 
 #include <filesystem>
-#include <fstream>
 #include <cmath>
 #include <optional>
 #include <regex>
 
 #include "core/error.h"
+#include "core/json_limits.h"
 
 namespace muspec {
 
@@ -14,15 +14,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream f(p);
-  if (!f) throw InputError(p.string(), "", "cannot open");
-  try {
-    return nlohmann::json::parse(f);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(p.string(), "", std::string("not valid JSON: ") + e.what());
-  }
-}
+/// Depth-limited, regular files only: a FIFO named config.json must not hang a scan.
+nlohmann::json read_json(const fs::path& p) { return read_json_file(p.string()); }
 
 /// A non-negative whole number, written as an integer or as a whole float (2e7, 20000000.0).
 std::optional<int64_t> whole_number(const nlohmann::json& v) {

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 
 #include "core/error.h"
+#include "core/json_limits.h"
 #include "step_model.h"
 
 namespace muspec {
@@ -17,13 +17,11 @@ const std::vector<std::string> kKinds = {"auto", "weights", "momentum", "exp_avg
 
 std::vector<std::string> read_param_map(const std::string& path) {
   if (path.empty()) return {};
-  std::ifstream f(path);
-  if (!f) throw UsageError("--param-map " + path + ": cannot open the file");
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(f);
-  } catch (const nlohmann::json::exception& e) {
-    throw UsageError("--param-map " + path + ": not valid JSON: " + e.what());
+    j = read_json_file(path);
+  } catch (const InputError& e) {
+    throw UsageError("--param-map " + path + ": " + e.reason());
   }
   std::vector<std::string> names;
   if (!j.is_array()) throw UsageError("--param-map " + path + ": expected a JSON list of parameter names in optimizer id order");

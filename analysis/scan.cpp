@@ -41,7 +41,7 @@ std::string slice_name(const std::string& tensor, int64_t slice) {
 
 /// Why a tensor is not analysed, or empty when it is.
 std::string reason_to_ignore(const TensorEntry& e, const ScanOptions& o) {
-  if (!e.dtype) return "dtype " + e.dtype_label + " is not supported";
+  if (!e.dtype) return e.unsupported.empty() ? "dtype " + e.dtype_label + " is not supported" : e.unsupported;
   if (!dtype_is_decodable_float(*e.dtype)) return "dtype " + std::string(dtype_name(*e.dtype)) + " is not a real floating type";
   if (e.shape.size() < 2) return e.shape.empty() ? "scalar" : "1-D tensor " + shape_text(e.shape);
   const int64_t rows = e.shape[e.shape.size() - 2], cols = e.shape.back();
@@ -67,7 +67,8 @@ std::vector<TensorJob> select_tensors(const std::vector<std::unique_ptr<TensorSo
       std::string why = labels[si].tensors[i].skip_reason;
       if (why.empty()) why = reason_to_ignore(e, o);
       if (!why.empty()) {
-        result.ignored.push_back({e.file, e.name, why});
+        // An object array may hold the data the user expected: say so as a skip, not a silent ignore.
+        (!e.dtype && e.unsupported.find("pickle") != std::string::npos ? result.skipped : result.ignored).push_back({e.file, e.name, why});
         continue;
       }
       TensorJob job{src.get(), &labels[si], i, e.shape[e.shape.size() - 2], e.shape.back(), 1, e.nbytes};
@@ -267,6 +268,7 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
   for (const auto& f : found.files) {
     try {
       sources.push_back(open_tensor_file(f));
+      if (sources.back()->entries().empty()) result.ignored.push_back({f, "", "the file holds no tensors"});
     } catch (const InputError& err) {
       result.skipped.push_back({err.file().empty() ? f : err.file(), err.tensor(), err.reason()});
     }

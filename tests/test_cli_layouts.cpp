@@ -6,6 +6,7 @@
 // optimizer's id -> parameter map, the step and the trainable parameter count.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -34,9 +35,11 @@ Truth truth_of(const std::string& layout) {
 }
 
 /// The optimizer id in a stored state path such as "state/12/momentum_buffer" or
-/// "optimizer/state/3/exp_avg".
+/// "optimizer/state/3/exp_avg". A pickled optimizer object keys its state by tensors, stored as
+/// "#k" (the k-th key); torch inserts that state in id order, so k is the id.
 size_t state_id(const std::string& tensor) {
-  const size_t at = tensor.find("state/") + 6;
+  size_t at = tensor.find("state/") + 6;
+  if (tensor[at] == '#') ++at;
   return std::stoul(tensor.substr(at, tensor.find('/', at) - at));
 }
 
@@ -161,4 +164,49 @@ TEST_CASE("zero-config: a wrong --param-map is refused in every layout", "[e2e][
     CHECK_THAT(r.err, Catch::Contains("names not recovered"));
     for (const auto& x : m) CHECK(x["parameter"].get<std::string>().rfind("state[", 0) == 0);
   }
+}
+
+TEST_CASE("zero-config: a pickled torch.optim.Adam object (protocol 2, state keyed by tensors)", "[e2e][layouts]") {
+  check_layout("pickled_optimizer", "");
+}
+
+TEST_CASE("zero-config: files with nothing to analyse are named, object arrays are reported", "[e2e][layouts]") {
+  const std::string odd = layout_dir("odd_files");
+  auto r = run_muspec("scan " + odd + "/empty_list.pt -q");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("empty_list.pt"));
+  r = run_muspec("scan " + odd + "/objarr.npy -q");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("objarr.npy") && Catch::Contains("object arrays hold Python pickles"));
+  TempDir tmp("odd");
+  r = run_muspec("scan " + odd + "/mixed.npz --json " + tmp.file("s.json") + " -q");
+  CHECK(r.exit_code == 1);  // the matrix is analysed; the object array is reported as skipped
+  CHECK_THAT(r.err, Catch::Contains("'meta'") && Catch::Contains("pickles"));
+  CHECK(json::parse(muspec_test::read_text(tmp.file("s.json")))["matrices"].size() == 1);
+}
+
+TEST_CASE("zero-config: a manifest written from Python keeps its good fields; each note once", "[e2e][layouts]") {
+  // "params": 2e7 is written by Python as 20000000.0; "layers" is malformed. Two checkpoints.
+  TempDir tmp("pyman");
+  const std::string run = tmp.file("d24");
+  for (const std::string step : {"checkpoint-25", "checkpoint-300"}) {
+    std::filesystem::create_directories(run + "/" + step);
+    std::filesystem::copy_file(muspec_test::source_dir() + "/sample_data/runs/d24/" + step + "/model.safetensors",
+                               run + "/" + step + "/model.safetensors");
+  }
+  muspec_test::write_bytes(run + "/muspec-run.json", R"({"run": "d24-py", "params": 20000000.0, "layers": "four"})");
+  auto r = run_muspec("scan " + run + " --kind weights --json " + tmp.file("s.json") + " -q");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const json m = json::parse(muspec_test::read_text(tmp.file("s.json")))["matrices"];
+  REQUIRE(!m.empty());
+  for (const auto& x : m) {
+    CHECK(x["run"] == "d24-py");
+    CHECK(x["model_params"] == 20000000);
+    CHECK(x["params_source"] == "manifest");
+  }
+  const std::string note = "'layers' must be a non-negative whole number";
+  const size_t first = r.err.find(note);
+  REQUIRE(first != std::string::npos);
+  CHECK(r.err.find(note, first + 1) == std::string::npos);  // once, not per checkpoint
 }

@@ -54,6 +54,9 @@ TEST_CASE("cli ns: show prints built-in schedules and rejects unknown names", "[
   CHECK(contains(r.err, "neither a built-in schedule"));
   CHECK(run_muspec("ns").exit_code == 2);
   CHECK(contains(run_muspec("help ns").out, "simulate"));
+  // `help ns eval` shows the options of ns eval, not the ns overview.
+  CHECK(contains(run_muspec("help ns eval").out, "--spectra"));
+  CHECK(!contains(run_muspec("help ns eval").out, "Subcommands"));
 }
 
 TEST_CASE("cli ns: threshold matches §10 and validates its inputs", "[cli][ns]") {

@@ -335,6 +335,7 @@ TensorEntry npy_entry(const NpyHeader& h, const std::string& name, const std::st
   e.file = file;
   e.dtype = h.dtype;
   e.dtype_label = h.descr;
+  e.unsupported = h.unsupported;
   e.shape = h.shape;
   e.nbytes = data_size;
   return e;

@@ -19,6 +19,7 @@ struct TensorEntry {
   std::string dtype_label;         ///< the dtype as spelled in the file ("F32", "<f4", "|O")
   std::vector<int64_t> shape;
   uint64_t nbytes = 0;             ///< bytes the tensor occupies in the file
+  std::string unsupported;         ///< when dtype is nullopt: the reader's reason ("object arrays hold Python pickles...")
 };
 
 /// A source of named tensors. Implementations validate the whole file structure on open

@@ -1,6 +1,8 @@
 #include "model/optimizer_state.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <map>
 #include <regex>
 #include <set>
 
@@ -42,13 +44,19 @@ nlohmann::json scalar_json(const Value& v) {
   }
 }
 
+/// An optimizer pickled whole (old checkpoints saved the torch.optim.Adam object itself) is an
+/// object whose BUILD state is the dict that state_dict() would return, keyed by tensors.
+ValuePtr dict_of(const ValuePtr& v) {
+  return v && v->kind == Kind::Object && v->state && v->state->kind == Kind::Dict ? v->state : v;
+}
+
 const ValuePtr find_state_dict(const ValuePtr& root, std::string* prefix) {
   auto is_optimizer = [](const ValuePtr& v) { return v && v->kind == Kind::Dict && v->get("state") && v->get("param_groups"); };
-  if (is_optimizer(root)) return root;
+  if (is_optimizer(dict_of(root))) return dict_of(root);
   for (const char* k : {"optimizer", "optimizer_state_dict", "optim", "opt", "optimizer_state"}) {
-    if (root && root->kind == Kind::Dict && is_optimizer(root->get(k))) {
+    if (root && root->kind == Kind::Dict && is_optimizer(dict_of(root->get(k)))) {
       *prefix = std::string(k) + "/";
-      return root->get(k);
+      return dict_of(root->get(k));
     }
   }
   return nullptr;
@@ -276,6 +284,10 @@ std::optional<OptimizerLayout> find_optimizer_layout(const TorchFile& file) {
   const ValuePtr sd = find_state_dict(file.root(), &layout.prefix);
   if (!sd) return std::nullopt;
   const ValuePtr groups = sd->get("param_groups");
+  // Parameters given as tensor objects (a pickled optimizer) get ids in group order, as
+  // state_dict() would assign them; state keyed by the same objects maps to those ids.
+  std::map<const pickle::Value*, std::string> id_of_object;
+  int64_t position = 0;
   if (groups->kind == Kind::List) {
     for (const auto& g : groups->items) {
       if (g->kind != Kind::Dict) continue;
@@ -284,7 +296,12 @@ std::optional<OptimizerLayout> find_optimizer_layout(const TorchFile& file) {
         const std::string k = key_text(*g->items[i]);
         const ValuePtr& v = g->items[i + 1];
         if (k == "params" && (v->kind == Kind::List || v->kind == Kind::Tuple)) {
-          for (const auto& x : v->items) info.params.push_back(key_text(*x));
+          for (const auto& x : v->items) {
+            std::string id = key_text(*x);
+            if (id.empty()) id_of_object[x.get()] = id = std::to_string(position);
+            info.params.push_back(id);
+            ++position;
+          }
         } else if (k == "param_names" && (v->kind == Kind::List || v->kind == Kind::Tuple)) {
           for (const auto& x : v->items) info.param_names.push_back(key_text(*x));
         } else {
@@ -307,6 +324,12 @@ std::optional<OptimizerLayout> find_optimizer_layout(const TorchFile& file) {
     t.entry = i;
     t.param_key = rest.substr(0, slash);
     t.state_key = rest.substr(slash + 1);
+    if (t.param_key.size() > 1 && t.param_key[0] == '#') {  // a non-text key at this position of `state`
+      const ValuePtr state = sd->get("state");
+      const size_t k = std::strtoull(t.param_key.c_str() + 1, nullptr, 10);
+      const auto it = state && 2 * k < state->items.size() ? id_of_object.find(state->items[2 * k].get()) : id_of_object.end();
+      if (it != id_of_object.end()) t.param_key = it->second;
+    }
     t.shape = e.shape;
     const bool numeric = !t.param_key.empty() && std::all_of(t.param_key.begin(), t.param_key.end(), ::isdigit);
     if (numeric) t.param_id = std::stoll(t.param_key);

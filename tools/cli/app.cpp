@@ -106,8 +106,11 @@ int run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
     if (args.size() >= 2 && args[0] == "help" && is_subcommand(args[1])) {
-      std::vector<char*> av = {argv[0], const_cast<char*>(args[1].c_str()), const_cast<char*>("--help")};
-      return run(3, av.data());
+      // `muspec help ns eval` is `muspec ns eval --help`: every word after help, then --help.
+      std::vector<char*> av = {argv[0]};
+      for (size_t i = 1; i < args.size(); ++i) av.push_back(const_cast<char*>(args[i].c_str()));
+      av.push_back(const_cast<char*>("--help"));
+      return run(static_cast<int>(av.size()), av.data());
     }
     if (args.size() >= 2 && args[0] == "help") {
       std::cerr << "muspec: error: unknown command '" << args[1] << "'\n";
