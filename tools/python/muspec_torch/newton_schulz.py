@@ -47,7 +47,12 @@ def newton_schulz(G: torch.Tensor, schedule: Schedule, dtype=torch.bfloat16,
       3. ``X0 = X / (||X||_F * (1 + delta) + epsilon)`` (the norm is accumulated in float32, or
          in float64 when ``dtype`` is float64, from the already-cast matrix);
       4. for each step t with (a, b, c) = ``schedule.coefficients[t]``:
-         ``A = X X^T``; ``X <- a X + (b A + c A A) X`` -- every matrix product in ``dtype``;
+         ``A = X X^T``; ``X <- a X + (b A + c A A) X``. Matrix products take ``dtype`` operands
+         (bf16 storage; PyTorch accumulates them in float32), while the coefficients and the
+         element-wise combinations are applied in the accumulation type (float32, float64 for
+         a float64 run) and rounded to ``dtype`` once: a Python float times a bf16 tensor would
+         round the coefficient itself to bf16 (3.4445 -> 3.4375), which is not the configured
+         polynomial;
       5. transpose back and reshape to ``G.shape``.
 
     Each step maps every singular value s of X to a s + b s^3 + c s^5 and keeps the singular
@@ -71,9 +76,9 @@ def newton_schulz(G: torch.Tensor, schedule: Schedule, dtype=torch.bfloat16,
     denom = torch.where(denom == 0, torch.ones_like(denom), denom)
     X = (Xa / denom).to(dtype)
     for a, b, c in schedule.coefficients:
-        A = X @ X.transpose(-2, -1)
-        B = b * A + c * (A @ A)
-        X = a * X + B @ X
+        A = X @ X.transpose(-2, -1)                                  # dtype storage
+        B = (b * A.to(acc) + c * (A @ A).to(acc)).to(dtype)          # scalars in acc, rounded once
+        X = (a * X.to(acc) + (B @ X).to(acc)).to(dtype)
     if transposed:
         X = X.transpose(-2, -1)
     return X.reshape(G.shape)
