@@ -291,11 +291,9 @@ double scaled_rel_error(const std::vector<double>& out, const std::vector<double
 }
 
 double FamilyEvaluation::error_at_quantile(double q) const {
-  if (rel_error.empty()) return NAN;
-  const double h = static_cast<double>(rel_error.size() - 1) * q;
-  const auto lo = static_cast<size_t>(std::floor(h));
-  if (lo + 1 >= rel_error.size()) return rel_error.back();
-  return rel_error[lo] + (h - static_cast<double>(lo)) * (rel_error[lo + 1] - rel_error[lo]);
+  // rel_error follows the ascending σ, so interpolating it at level q is the error at the
+  // scan's q-quantile of σ.
+  return rel_error.empty() ? NAN : quantile_linear(rel_error, q);
 }
 
 FamilyEvaluation evaluate_family(const SpectralMap& m, const std::vector<double>& sigma, double tolerance) {

@@ -129,7 +129,7 @@ struct FamilyEvaluation {
   double max_rel_error = 0.0;
   double matrix_rel_error = 0.0;  ///< scaled_rel_error(output, σᵖ): what `ns simulate` measures
   double smallest_normalized = 0.0;  ///< first root call's smallest normalized eigenvalue (NaN for NS)
-  /// rel_error of the singular value at quantile q (nearest rank below, ascending order).
+  /// rel_error at the q-quantile of σ (interpolated like the scan's quantiles, spectra/summary.h).
   double error_at_quantile(double q) const;
 };
 FamilyEvaluation evaluate_family(const SpectralMap& m, const std::vector<double>& sigma, double tolerance);
