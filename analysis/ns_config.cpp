@@ -99,6 +99,9 @@ json parameter_to_json(const NsConfigParameter& p) {
   put_entry(o, p);
   if (p.matrices != 1) o["matrices"] = p.matrices;
   if (!p.storage.empty()) o["storage"] = p.storage;
+  if (p.verified)
+    o["verified"] = {{"min_gain", p.verified->min_gain}, {"max_gain", p.verified->max_gain}, {"margin", p.verified->margin},
+                     {"added_steps", p.verified->added_steps}, {"passed", p.verified->passed}, {"matrices", p.verified->matrices}};
   return o;
 }
 
@@ -123,7 +126,10 @@ json provenance_to_json(const NsConfigProvenance& p) {
           {"band", {p.band.lo, p.band.hi}},
           {"margin", p.margin},
           {"target_params", opt_number(p.target_params)},
-          {"level", opt_number(p.level)}};
+          {"level", opt_number(p.level)},
+          {"precision", p.precision},
+          {"precision_band", {p.precision_band.value_or(p.band).lo, p.precision_band.value_or(p.band).hi}},
+          {"verified", p.verified}};
 }
 
 json ns_config_to_json(const NsConfig& c) {

@@ -52,6 +52,9 @@ struct NsConfigProvenance {
   double margin = 1.0;               ///< lower bound = quantile value / margin
   std::optional<double> target_params;  ///< predicted mode: model size M
   std::optional<double> level;          ///< predicted mode: prediction-interval level
+  std::string precision = "f64";        ///< arithmetic the promise is made for: f64, f32, bf16
+  std::optional<ns::Band> precision_band;  ///< the band promised at that precision (band widened, precision_check.h); unset: band
+  bool verified = false;                ///< --verify ran the matrix-level NS on every measured matrix
   std::string command;               ///< the command line
 };
 
@@ -68,11 +71,21 @@ struct NsConfigEntry {
   std::optional<double> default_flops;
 };
 
+/// What --verify measured for one parameter at the config's precision.
+struct NsVerification {
+  double min_gain = 0.0, max_gain = 0.0;  ///< gains of the directions at or above the lower bound
+  double margin = 0.0;                    ///< distance of the gains to the nearer edge of the precision band
+  int added_steps = 0;                    ///< steps added to the scalar-map choice until every matrix passed
+  bool passed = false;
+  int64_t matrices = 0;                   ///< matrices run (parts whose file could not be read are left out)
+};
+
 struct NsConfigParameter : NsConfigEntry {
   std::string name;
   std::vector<int64_t> shape;        ///< [m, n] as analysed
   int64_t layer = -1;
   int64_t matrices = 1;              ///< slices/parts of the tensor counted in flops
+  std::optional<NsVerification> verified;
   std::string storage;               ///< "conv1d": the trainer's tensor is stored (in, out), the
                                      ///< transpose of `shape`; "" = stored as `shape` (nn.Linear)
 };
@@ -91,6 +104,7 @@ struct NsConfig {
   std::vector<NsConfigParameter> parameters;
   std::vector<NsConfigPattern> patterns;
   nlohmann::json extra = nlohmann::json::object();  ///< merged at top level (e.g. "plan")
+  std::vector<std::string> notes;  ///< for the user, not written: precision floors, unverifiable parts
 };
 
 /// FLOP totals over parameters (and patterns × their layer count). Unknown when some entry

@@ -5,8 +5,11 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "core/error.h"
+#include "precision_check.h"
+#include "report.h"
 #include "ns/catalog.h"
 #include "ns/design.h"
 #include "ns/quality.h"
@@ -53,6 +56,7 @@ std::string choose_run(const std::vector<const SpectrumRecord*>& recs, const std
 MatrixPart part_of(const SpectrumRecord& r) {
   MatrixPart p;
   p.record = r.name;
+  p.file = r.file, p.tensor = r.tensor, p.slice = r.slice;
   p.rows = r.rows;
   p.cols = r.cols;
   p.sigma = r.sigma;
@@ -160,6 +164,15 @@ std::string lower_bound_problem(double lower) {
   return {};
 }
 
+ScheduleRule::Choice ScheduleRule::choose_steps(double lower, int steps) const {
+  const ns::Schedule s = designed_ ? designed_schedule(lower, steps) : schedule_;
+  Choice c;
+  c.setting = setting_from_schedule(s, steps);
+  c.met = lower > 0.0 && ns::covers(s, steps, std::min(lower, 1.0), band_);
+  c.image = ns::map_image(s, steps, ns::Interval{std::max(std::min(lower, 1.0), 0.0), 1.0});
+  return c;
+}
+
 ScheduleRule::Choice ScheduleRule::choose(double lower) const {
   const std::string problem = lower_bound_problem(lower);
   if (!problem.empty()) throw UsageError("cannot choose NS steps: " + problem);
@@ -213,6 +226,40 @@ std::string lower_bound_record(const NsMatrix& m, const RecommendOptions& o) {
   return "'" + pick->record + "'";
 }
 
+namespace {
+
+/// Runs the chosen setting at the trainer's precision on every measured matrix of the parameter
+/// and adds steps (same family) until every direction at or above the lower bound lands in the
+/// band promised at that precision, or max_steps is reached. Updates `c` to the final choice.
+NsVerification verify_at_precision(const NsMatrix& m, double lower, const ScheduleRule& rule, const ns::Band& band,
+                                   const RecommendOptions& o, ScheduleRule::Choice& c, std::vector<std::string>* notes) {
+  std::vector<std::tuple<std::vector<double>, int64_t, int64_t>> mats;
+  for (const MatrixPart& part : m.parts) {
+    int64_t rows = 0, cols = 0;
+    std::string why = part.record.find(':') != std::string::npos ? "a part of a fused tensor is not re-read" : "";
+    if (why.empty())
+      if (auto g = load_matrix({part.file, part.tensor, part.slice}, &rows, &cols, &why)) mats.emplace_back(std::move(*g), rows, cols);
+    if (!why.empty()) notes->push_back(m.parameter + " (record '" + part.record + "'): not verified: " + why);
+  }
+  NsVerification v;
+  v.matrices = static_cast<int64_t>(mats.size());
+  for (int k = c.setting.steps; k <= o.max_steps && !mats.empty(); ++k) {
+    const ScheduleRule::Choice at_k = k == c.setting.steps ? c : rule.choose_steps(lower, k);
+    const ns::Schedule s = schedule_from_setting(at_k.setting);
+    GainRange g;
+    for (const auto& [x, rows, cols] : mats) g.add(gain_range(s, k, o.precision, x, rows, cols, lower));
+    v = NsVerification{g.min_gain, g.max_gain, std::min(g.min_gain - band.lo, band.hi - g.max_gain), k - c.setting.steps,
+                       g.inside(band), v.matrices};
+    if (v.passed) {
+      c = at_k;
+      break;
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
 NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o, std::vector<std::string>* skipped) {
   check_recommend_options(o);
   const ScheduleRule rule(o.family, o.band, o.max_steps);
@@ -222,6 +269,9 @@ NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o, s
   cfg.provenance.family = o.family;
   cfg.provenance.band = rule.band();
   cfg.provenance.margin = o.margin;
+  cfg.provenance.precision = ns::precision_name(o.precision);
+  cfg.provenance.precision_band = band_at_precision(rule.band(), o.precision);
+  cfg.provenance.verified = o.verify;
   const NsSetting uniform = default_ns_setting();
   for (const NsMatrix& m : inputs.matrices) {
     const auto lower = parameter_lower_bound(m, o);
@@ -233,8 +283,22 @@ NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o, s
       if (skipped) skipped->push_back(m.parameter + " (record " + lower_bound_record(m, o) + "): " + why);
       continue;
     }
-    const ScheduleRule::Choice c = rule.choose(*lower);
+    ScheduleRule::Choice c = rule.choose(*lower);
     NsConfigParameter p;
+    if (c.met && *lower < precision_floor(o.precision) && !o.verify) {
+      c.met = false;  // rounding at this precision decides such small values (docs/ns-config.md)
+      cfg.notes.push_back(m.parameter + ": lower bound " + format_number("%.3g", *lower) + " is under the " + ns::precision_name(o.precision) +
+                          " floor " + format_number("%.3g", precision_floor(o.precision)) +
+                          ": no step count is promised without --verify (which checks the measured matrices)");
+    }
+    if (o.verify && c.met) {
+      const NsVerification v = verify_at_precision(m, *lower, rule, *cfg.provenance.precision_band, o, c, &cfg.notes);
+      if (v.matrices > 0) p.verified = v;
+      if (v.matrices > 0 && !v.passed) {
+        c.met = false;
+        cfg.notes.push_back(m.parameter + ": at " + cfg.provenance.precision + " no step count up to --max-steps keeps every direction in the band");
+      }
+    }
     p.name = m.parameter;
     p.setting = c.setting;
     p.op_type = m.op_type;

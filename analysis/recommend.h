@@ -17,6 +17,7 @@
 
 #include "ns/schedule.h"
 #include "ns_config.h"
+#include "ns/simulate.h"
 #include "spectra/summary.h"
 #include "store/spectra_store.h"
 
@@ -34,6 +35,8 @@ struct NsInputSelection {
 /// One analysed matrix of a parameter (a 3-D tensor's slice, or a fused tensor's part).
 struct MatrixPart {
   std::string record;            ///< the record's display name
+  std::string file, tensor;      ///< where the matrix is stored (for --verify)
+  int64_t slice = -1;
   int64_t rows = 0, cols = 0;
   std::vector<double> sigma;     ///< ascending; may be empty when only quantiles were stored
   double frobenius = 0.0;        ///< ‖G‖_F
@@ -77,6 +80,9 @@ class ScheduleRule {
     bool met = false;       ///< [ℓ, 1] lands in the band; else setting has max_steps steps
     ns::Interval image;     ///< exact output range of [ℓ, 1]
   };
+  /// The setting with exactly `steps` steps for lower bound ℓ (met: [ℓ, 1] lands in the band).
+  Choice choose_steps(double lower, int steps) const;
+
   /// The fewest steps k ≤ max_steps with every s ∈ [ℓ, 1] in the band. ℓ ≤ 0 (a zero singular
   /// value at the quantile) cannot be met. Callers check ℓ with lower_bound_problem first: a NaN,
   /// infinite or > 1 ℓ throws UsageError naming the problem, never a setting.
@@ -103,6 +109,8 @@ struct RecommendOptions {
   std::string family = "keller";
   std::optional<ns::Band> band;
   int max_steps = 15;
+  ns::Precision precision = ns::Precision::BF16;  ///< the arithmetic the trainer runs NS in
+  bool verify = false;              ///< run NS at `precision` on every measured matrix, add steps until it passes
 };
 
 /// Throws UsageError unless 0 ≤ quantile ≤ 1 and margin > 0 (finite).

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "laws.h"
+#include "precision_check.h"
 #include "model/model_config.h"
 #include "model/naming.h"
 
@@ -206,6 +207,8 @@ NsConfig recommend_predicted(const std::string& laws_path, const LawsTarget& t, 
   cfg.provenance.margin = o.margin;
   cfg.provenance.target_params = t.params;
   cfg.provenance.level = t.level;
+  cfg.provenance.precision = ns::precision_name(o.precision);
+  cfg.provenance.precision_band = band_at_precision(rule.band(), o.precision);
   cfg.extra["target"] = {{"naming", r.naming}, {"layers", r.layers}, {"params", t.params}};
   for (const std::string& op : family_muon_ops(r.naming)) {
     const std::string regex = *weight_name_regex(r.naming, op);
@@ -225,6 +228,7 @@ NsConfig recommend_predicted(const std::string& laws_path, const LawsTarget& t, 
         continue;
       }
       cfg.patterns.push_back(make_pattern(*p, op, regex, layer, lower, rule.choose(lower), shape));
+      if (lower < precision_floor(o.precision)) cfg.patterns.back().requirement_met = false;  // rounding decides there
     }
     if (uncovered && !missing.empty())
       uncovered->push_back(op + " in blocks " + ranges_text(missing) + ": no fitted law (refused or absent); the default applies");

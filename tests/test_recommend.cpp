@@ -14,6 +14,7 @@
 #include "ns/catalog.h"
 #include "ns/design.h"
 #include "ns_config.h"
+#include "precision_check.h"
 #include "recommend.h"
 #include "recommend_laws.h"
 #include "test_support.h"
@@ -101,6 +102,7 @@ TEST_CASE("recommend: fewest steps bring every value above the quantile into the
       o.family = family;
       o.margin = margin;
       o.quantile = 0.1;
+      o.precision = ns::Precision::F64;  // the exact scalar map; bf16 floors are tested below
       const NsConfig c = recommend_measured(in, o);
       REQUIRE(c.parameters.size() == in.matrices.size());
       const ns::Band band = c.provenance.band;
@@ -355,6 +357,7 @@ TEST_CASE("recommend: predicted mode writes name patterns from the laws' lower b
   t.layers = 8;
   RecommendOptions o;
   o.margin = 1.5;
+  o.precision = ns::Precision::F64;  // the exact scalar map (the bf16 floor is tested above)
   std::vector<std::string> uncovered;
   const NsConfig c = recommend_predicted(path, t, o, &uncovered);
   CHECK(ns_config_problem(ns_config_to_json(c)) == "");
@@ -395,4 +398,31 @@ TEST_CASE("recommend: predicted mode writes name patterns from the laws' lower b
   t.layers.reset();
   o.quantile = 0.05;
   CHECK_THROWS_WITH(recommend_predicted(path, t, o), Catch::Contains("--layers"));
+}
+
+TEST_CASE("recommend: at bf16 a lower bound under the floor is not promised; the band is widened", "[recommend]") {
+  const NsInputs in = planted_inputs();
+  RecommendOptions exact;
+  exact.quantile = 0.1;
+  exact.precision = ns::Precision::F64;
+  RecommendOptions bf16 = exact;
+  bf16.precision = ns::Precision::BF16;
+  const NsConfig a = recommend_measured(in, exact), b = recommend_measured(in, bf16);
+  REQUIRE(a.parameters.size() == b.parameters.size());
+  CHECK(b.provenance.precision == "bf16");
+  CHECK(b.provenance.precision_band->lo == Approx(a.provenance.band.lo - kBf16BandAllowance));
+  CHECK(b.provenance.precision_band->hi == Approx(a.provenance.band.hi + kBf16BandAllowance));
+  int under = 0;
+  for (size_t i = 0; i < a.parameters.size(); ++i) {
+    const auto& pa = a.parameters[i];
+    const auto& pb = b.parameters[i];
+    CHECK(pa.setting.steps == pb.setting.steps);  // the same schedule; only the promise differs
+    if (pa.lower_bound < kBf16Floor) {
+      ++under;
+      CHECK_FALSE(pb.requirement_met);
+    } else {
+      CHECK(pb.requirement_met == pa.requirement_met);
+    }
+  }
+  CHECK(under > 0);  // the planted spectra reach under the floor, so the check above ran
 }

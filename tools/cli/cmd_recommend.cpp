@@ -26,7 +26,8 @@ namespace muspec::cli {
 namespace {
 
 struct RecommendArgs {
-  std::string spectra, laws, model_config, naming, name_prefix, run, kind = "auto", band, format = "muspec", output;
+  std::string spectra, laws, model_config, naming, name_prefix, run, kind = "auto", band, format = "muspec", output,
+      precision = "bf16";
   std::optional<double> params;
   std::optional<int> layers;
   std::optional<int64_t> step;
@@ -68,6 +69,14 @@ void print_table(const NsConfig& c) {
   std::printf("band [%s, %s], quantile %s, margin %s, family %s; '!' = requirement not met within --max-steps\n",
               g(c.provenance.band.lo).c_str(), g(c.provenance.band.hi).c_str(), g(c.provenance.quantile).c_str(),
               g(c.provenance.margin).c_str(), c.provenance.family.c_str());
+  const ns::Band pb = c.provenance.precision_band.value_or(c.provenance.band);
+  std::printf("promised at %s: every direction at or above the lower bound ends in [%s, %s]%s\n", c.provenance.precision.c_str(),
+              g(pb.lo).c_str(), g(pb.hi).c_str(), c.provenance.verified ? " (checked matrix by matrix, --verify)" : "");
+  for (const auto& p : c.parameters)
+    if (p.verified)
+      std::printf("  %-44s %s gains [%s, %s], margin %s%s\n", p.name.size() > 44 ? ("…" + p.name.substr(p.name.size() - 43)).c_str() : p.name.c_str(),
+                  c.provenance.precision.c_str(), g(p.verified->min_gain, 4).c_str(), g(p.verified->max_gain, 4).c_str(),
+                  g(p.verified->margin, 3).c_str(), p.verified->added_steps ? (", +" + std::to_string(p.verified->added_steps) + " steps").c_str() : "");
 }
 
 NsConfig build_config(const RecommendArgs& a, std::vector<std::string>& skipped) {
@@ -106,15 +115,19 @@ int run_recommend(RecommendArgs a) {
   check_paths({{"--spectra", a.spectra}, {"--laws", a.laws}, {"--model-config", a.model_config}, {"--family", a.rec.family}},
               {{"-o", a.output}});
   if (!a.band.empty()) a.rec.band = ns::parse_band(a.band);
+  a.rec.precision = ns::parse_precision(a.precision);
+  if (a.rec.verify && a.spectra.empty()) throw UsageError("recommend: --verify needs --spectra (the measured matrices)");
   const ConfigFormat format = parse_config_format(a.format);
   std::vector<std::string> skipped;
   NsConfig c = build_config(a, skipped);
   c.provenance.command = a.command_line;
   if (!a.quiet) print_table(c);
+  for (const auto& n : c.notes) std::cerr << "muspec: note: " << n << "\n";
   auto warn_unmet = [&](const std::string& who, const NsConfigEntry& e) {
     if (!e.requirement_met)
       std::cerr << "muspec: warning: " << who << ": no " << a.rec.family << " schedule within " << a.rec.max_steps
-                << " steps brings s >= " << g(e.lower_bound) << " into the band; wrote " << e.setting.steps << " steps\n";
+                << " steps is promised to bring s >= " << g(e.lower_bound) << " into the band at " << a.precision << "; wrote "
+                << e.setting.steps << " steps\n";
   };
   for (const auto& p : c.parameters) warn_unmet(p.name, p);
   for (const auto& p : c.patterns)
@@ -152,6 +165,12 @@ Action setup_recommend(CLI::App& sub) {
   sub.add_option("--margin", a->rec.margin, "safety margin: lower bound = quantile value / margin")
       ->capture_default_str();
   sub.add_option("--max-steps", a->rec.max_steps, "most NS steps to consider")->capture_default_str();
+  sub.add_option("--precision", a->precision,
+                 "f64 | f32 | bf16: arithmetic the trainer runs NS in; the promised band is widened for it (docs/ns-config.md)")
+      ->capture_default_str();
+  sub.add_flag("--verify", a->rec.verify,
+               "run NS at --precision on every measured matrix (read again from its checkpoint) and add steps until every "
+               "direction at or above the lower bound lands in the promised band");
   sub.add_option("--format", a->format, "muspec | torch-groups")->capture_default_str();
   sub.add_option("-o,--output", a->output, "configuration file to write")->required();
   sub.add_flag("-q,--quiet", a->quiet, "no table");
