@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/build_config.h"
+#include "laws_null.h"
 #include "report.h"
 
 namespace muspec::analysis {
@@ -31,7 +32,18 @@ std::string fit_cells(const FittedLaw& f) {
        num(f.residual_scale) + "," + std::to_string(f.dof) + "," + num(f.params_min) + "," + num(f.params_max) + ",";
   s += l.done ? num(l.beta) + "," + num(l.error_log) + "," + num(l.relative_error) + "," + (l.within_interval ? "true" : "false")
               : ",,,";
-  return s + "," + num(f.member_sd);
+  s += "," + num(f.member_sd) + "," + (f.one_member_per_run ? "true" : "false") + ",";
+  const NullComparison& n = f.null;
+  if (!n.done) return s + ",,,,,";
+  return s + num(n.beta_null) + "," + num(n.se_beta_null) + "," + num(n.diff) + "," + num(n.diff_ci_lo) + "," +
+         num(n.diff_ci_hi) + "," + (n.differs ? "true" : "false");
+}
+
+/// "beta - beta_null [CI]", with " *" when the interval excludes 0.
+std::string null_cell(const NullComparison& n) {
+  if (!n.done) return "-";
+  return format_number("%+.3f", n.diff) + " " + format_interval("%+.3f", n.diff_ci_lo, n.diff_ci_hi) +
+         (n.differs ? " *" : "");
 }
 
 std::string table_row(const FittedLaw& f) {
@@ -39,6 +51,7 @@ std::string table_row(const FittedLaw& f) {
                     pad(std::to_string(f.num_runs) + "/" + std::to_string(f.num_sizes), 7);
   if (f.status != "ok") return row + "refused: " + f.reason + "\n";
   row += pad(format_number("%+.3f", f.beta) + " " + format_interval("%+.3f", f.beta_ci_lo, f.beta_ci_hi), 29);
+  row += pad(f.null.done ? format_number("%+.3f", f.null.beta_null) : "-", 8) + pad(null_cell(f.null), 31);
   row += pad(f.has_bootstrap ? format_interval("%+.3f", f.beta_boot_lo, f.beta_boot_hi) : "-", 19);
   row += pad(format_number("%.3g", std::exp(f.log_a)), 10) + pad(format_number("%.3f", f.r2), 7);
   const auto& l = f.leave_largest_out;
@@ -52,12 +65,14 @@ std::string laws_csv(const LawSet& laws) {
   std::string out =
       "group,op_type,depth_lo,depth_hi,layer_from_end,quantile,scale,kind,status,reason,method,num_runs,num_sizes,"
       "beta,se_beta,beta_ci_lo,beta_ci_hi,beta_boot_lo,beta_boot_hi,a,log_a,se_log_a,r2,residual_scale,dof,"
-      "params_min,params_max,llo_beta,llo_error_log,llo_relative_error,llo_within_interval,member_sd\n";
+      "params_min,params_max,llo_beta,llo_error_log,llo_relative_error,llo_within_interval,member_sd,"
+      "one_member_per_run,beta_null,se_beta_null,beta_minus_null,beta_minus_null_ci_lo,beta_minus_null_ci_hi,"
+      "differs_from_null\n";
   for (const auto& f : laws.laws) {
     out += group_cells(f.group) + "," + num(f.quantile_level) + "," + csv_quote(f.scale) + "," + csv_quote(laws.kind) +
            "," + csv_quote(f.status) + "," + csv_quote(f.reason) + "," + csv_quote(f.method) + "," +
            std::to_string(f.num_runs) + "," + std::to_string(f.num_sizes) + ",";
-    out += f.status == "ok" ? fit_cells(f) : std::string(18, ',');
+    out += f.status == "ok" ? fit_cells(f) : std::string(25, ',');
     out += "\n";
   }
   return out;
@@ -65,8 +80,22 @@ std::string laws_csv(const LawSet& laws) {
 
 std::string laws_table(const LawSet& laws) {
   std::string out = pad("group", 26) + pad("q", 6) + pad("runs/M", 7) + pad("beta [95% t-CI]", 29) +
-                    pad("bootstrap CI", 19) + pad("a", 10) + pad("R^2", 7) + "leave-largest-out\n";
+                    pad("null", 8) + pad("beta-null [95% CI]", 31) + pad("bootstrap CI", 19) + pad("a", 10) + pad("R^2", 7) + "leave-largest-out\n";
   for (const auto& f : laws.laws) out += table_row(f);
+  return out;
+}
+
+std::string laws_footer(const LawSet& laws) {
+  std::string sources;
+  for (const auto& src : laws.params_sources) sources += (sources.empty() ? "" : ", ") + src;
+  std::string out = "M: " + (laws.params_definition.empty() ? std::string("unknown") : laws.params_definition) +
+                    " parameters (params_source " + (sources.empty() ? "-" : sources) + ")\n";
+  const NullTally t = tally_null(laws);
+  if (laws.null_model.empty() || t.compared == 0) return out + "no Gaussian null computed\n";
+  out += "Gaussian null (" + std::to_string(laws.null_draws) + " simulated matrices per shape, seed " +
+         std::to_string(laws.null_seed) + "): " + std::to_string(t.differ) + " of " + std::to_string(t.compared) +
+         " laws differ from it ('*': the 95% interval of beta - beta_null excludes 0; " + std::to_string(t.steeper) +
+         " steeper, " + std::to_string(t.differ - t.steeper) + " shallower)\n";
   return out;
 }
 

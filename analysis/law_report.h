@@ -12,9 +12,14 @@ namespace muspec::analysis {
 /// One row per law, refused ones included (empty numeric cells). Header first.
 std::string laws_csv(const LawSet& laws);
 
-/// Fixed-width terminal table of the fits: group, q, runs, sizes, beta [95% CI], bootstrap CI,
-/// a, R^2, leave-largest-out error; refused groups with their reason.
+/// Fixed-width terminal table of the fits: group, q, runs, sizes, beta [95% CI], beta_null,
+/// beta - beta_null [95% CI] ('*' when it excludes 0), bootstrap CI, a, R^2, leave-largest-out
+/// error; refused groups with their reason.
 std::string laws_table(const LawSet& laws);
+
+/// Lines under the table: the definition of M and its sources, and how many laws differ from
+/// the Gaussian null (with the groups, per quantile level).
+std::string laws_footer(const LawSet& laws);
 
 /// One row per prediction. Header first.
 std::string predictions_csv(const std::vector<LawPrediction>& predictions, double model_params);

@@ -35,7 +35,16 @@ json run_json(const RunPoint& p) {
   return {{"run", p.run}, {"model_params", num(p.model_params)}, {"log_value", num(p.log_value)},
           {"value", num(std::exp(p.log_value))}, {"log_se", num(p.log_se)}, {"weight", num(p.weight)},
           {"residual", num(p.residual)}, {"matrices", p.matrices}, {"unsettled", p.unsettled},
-          {"members", p.members}};
+          {"members", p.members}, {"null_log_value", num(p.null_log_value)}};
+}
+
+json null_json(const NullComparison& n) {
+  json j = {{"done", n.done}, {"note", n.note}};
+  if (!n.done) return j;
+  j.update({{"beta_null", num(n.beta_null)}, {"se_beta_null", num(n.se_beta_null)},
+            {"beta_minus_null", num(n.diff)}, {"se_beta_minus_null", num(n.se_diff)},
+            {"beta_minus_null_ci95", pair(n.diff_ci_lo, n.diff_ci_hi)}, {"differs", n.differs}});
+  return j;
 }
 
 json llo_json(const LeaveLargestOut& l) {
@@ -56,7 +65,8 @@ json law_json(const FittedLaw& f) {
             {"bootstrap_samples", f.bootstrap_samples}, {"r2", num(f.r2)}, {"residual_scale", num(f.residual_scale)},
             {"member_sd", num(f.member_sd)}, {"member_dof", f.member_dof},
             {"dof", f.dof}, {"params_range", pair(f.params_min, f.params_max)}, {"num_sizes", f.num_sizes},
-            {"num_runs", f.num_runs}, {"leave_largest_out", llo_json(f.leave_largest_out)}});
+            {"num_runs", f.num_runs}, {"leave_largest_out", llo_json(f.leave_largest_out)},
+            {"one_member_per_run", f.one_member_per_run}, {"null", null_json(f.null)}});
   json runs = json::array();
   for (const auto& p : f.points) runs.push_back(run_json(p));
   j["runs"] = runs;
@@ -178,6 +188,7 @@ RunPoint read_run(const Reader& rd, const json& r, const std::string& at) {
   p.matrices = rd.count(r, at, "matrices", false);
   p.unsettled = rd.count(r, at, "unsettled", false);
   p.members = rd.strings(r, at, "members");
+  p.null_log_value = rd.number(r, at, "null_log_value", false);
   return p;
 }
 
@@ -224,6 +235,19 @@ void read_llo(const Reader& rd, const json& l, const std::string& at, LeaveLarge
   o.within_interval = rd.boolean(l, at, "within_interval");
 }
 
+/// The optional "null" object (absent in files written before the null existed).
+void read_null(const Reader& rd, const json& j, const std::string& at, NullComparison& n) {
+  n.done = rd.boolean(j, at, "done");
+  n.note = rd.text(j, at, "note", false);
+  if (!n.done) return;
+  n.beta_null = rd.finite(j, at, "beta_null");
+  n.se_beta_null = rd.finite(j, at, "se_beta_null", 0);
+  n.diff = rd.finite(j, at, "beta_minus_null");
+  n.se_diff = rd.finite(j, at, "se_beta_minus_null", 0);
+  std::tie(n.diff_ci_lo, n.diff_ci_hi) = rd.range(j, at, "beta_minus_null_ci95", false);
+  n.differs = rd.boolean(j, at, "differs");
+}
+
 FittedLaw read_law(const Reader& rd, const json& j, const std::string& at) {
   FittedLaw f;
   if (!j.is_object()) rd.fail(at, "expected an object");
@@ -241,12 +265,22 @@ FittedLaw read_law(const Reader& rd, const json& j, const std::string& at) {
     if (!j["leave_largest_out"].is_object()) rd.fail(at + ".leave_largest_out", "expected an object");
     read_llo(rd, j["leave_largest_out"], at + ".leave_largest_out", f.leave_largest_out);
   }
+  f.one_member_per_run = rd.boolean(j, at, "one_member_per_run");
+  if (Reader::has(j, "null")) {
+    if (!j["null"].is_object()) rd.fail(at + ".null", "expected an object");
+    read_null(rd, j["null"], at + ".null", f.null);
+  }
   if (Reader::has(j, "runs")) {
     if (!j["runs"].is_array()) rd.fail(at + ".runs", "expected a list");
     for (size_t i = 0; i < j["runs"].size(); ++i)
       f.points.push_back(read_run(rd, j["runs"][i], at + ".runs[" + std::to_string(i) + "]"));
   }
   return f;
+}
+
+json null_model_json(const LawSet& s) {
+  if (s.null_model.empty()) return nullptr;
+  return {{"method", s.null_model}, {"draws", s.null_draws}, {"seed", s.null_seed}};
 }
 
 }  // namespace
@@ -257,7 +291,8 @@ std::string laws_json_text(const LawSet& s) {
   const json doc = {{"format", kLawsFormat}, {"version", kLawsFormatVersion}, {"muspec_version", s.muspec_version},
                     {"created", s.created}, {"inputs", s.inputs}, {"kind", s.kind}, {"scale", s.scale},
                     {"grouping", s.grouping}, {"burn_in", s.burn_in}, {"method", s.method},
-                    {"quantiles", s.quantiles}, {"laws", laws}};
+                    {"quantiles", s.quantiles}, {"params_definition", s.params_definition},
+                    {"params_sources", s.params_sources}, {"null_model", null_model_json(s)}, {"laws", laws}};
   return doc.dump(2) + "\n";
 }
 
@@ -283,6 +318,18 @@ LawSet read_laws_json(const std::string& path) {
   s.method = rd.text(doc, "", "method", false);
   s.path = path;
   s.inputs = rd.strings(doc, "", "inputs");
+  s.params_definition = rd.text(doc, "", "params_definition", false);
+  s.params_sources = rd.strings(doc, "", "params_sources");
+  if (Reader::has(doc, "null_model")) {
+    const json& nm = doc["null_model"];
+    if (!nm.is_object()) rd.fail("null_model", "expected an object or null");
+    s.null_model = rd.text(nm, "null_model", "method");
+    s.null_draws = rd.count(nm, "null_model", "draws", false);
+    if (nm.contains("seed")) {  // any uint64 (the CLI takes one)
+      if (!nm["seed"].is_number_unsigned()) rd.fail("null_model.seed", "expected an integer >= 0");
+      s.null_seed = nm["seed"].get<uint64_t>();
+    }
+  }
   if (doc.contains("quantiles") && doc["quantiles"].is_array())
     for (const auto& q : doc["quantiles"]) if (q.is_number()) s.quantiles.push_back(q.get<double>());
   const json& laws = rd.field(doc, "", "laws");

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ struct RunPoint {
   int matrices = 0;          ///< member matrices with a settled value
   int unsettled = 0;         ///< member matrices whose series never settled (not used)
   std::vector<std::string> members;  ///< parameter names of the member matrices
+  /// The Gaussian null's value for this run: mean over the settled members of E[log q] of an
+  /// i.i.d. Gaussian matrix of the member's shape (NaN when not computed or read from an older file).
+  double null_log_value = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// Fit on all but the largest model size, evaluated at the largest size.
@@ -58,6 +62,20 @@ struct LeaveLargestOut {
   double relative_error = 0; ///< exp(error_log) - 1
   double beta = 0;           ///< exponent fitted on the smaller sizes
   bool within_interval = false;  ///< actual inside the 95% prediction interval of that fit
+};
+
+/// The law against the Gaussian null: the exponent beta_null that i.i.d. Gaussian matrices of
+/// the same members' shapes give under the same weighted fit, and beta - beta_null with its
+/// 95% interval (docs/scaling-laws.md "The null").
+struct NullComparison {
+  bool done = false;         ///< false: no null for this law (reason in `note`)
+  std::string note;
+  double beta_null = 0;
+  double se_beta_null = 0;   ///< from the simulation noise alone
+  double diff = 0;           ///< beta - beta_null
+  double se_diff = 0;        ///< sqrt(se_beta^2 + se_beta_null^2)
+  double diff_ci_lo = 0, diff_ci_hi = 0;  ///< diff -+ t_{0.975, dof} se_diff (infinite when dof = 0)
+  bool differs = false;      ///< the interval excludes 0
 };
 
 /// One fitted law: a group x quantile level x scale. Logarithms are natural.
@@ -90,6 +108,10 @@ struct FittedLaw {
   int num_sizes = 0, num_runs = 0;
   std::vector<RunPoint> points;
   LeaveLargestOut leave_largest_out;
+  /// Every run has exactly one settled member: member_sd is then 0 and the per-matrix interval
+  /// is really the group-mean interval.
+  bool one_member_per_run = false;
+  NullComparison null;
 };
 
 /// The content of a laws.json file.
@@ -103,6 +125,14 @@ struct LawSet {
   std::string burn_in;          ///< --burn-in spec, e.g. "auto"
   std::string method = "wls";
   std::vector<double> quantiles;
+  /// How the records counted model size M: "total", "non-embedding" or "unknown" (records
+  /// written before params_source); "" when not recorded (an older file).
+  std::string params_definition;
+  std::vector<std::string> params_sources;  ///< the records' params_source values, e.g. "manifest"
+  /// The null the laws were compared with: "gaussian-simulation", or "" (none).
+  std::string null_model;
+  int null_draws = 0;           ///< simulated matrices per shape
+  uint64_t null_seed = 0;
   std::vector<FittedLaw> laws;  ///< every group x quantile, refused ones included
   std::string path;             ///< the file read by read_laws_json ("" when built in memory)
   std::vector<std::string> notes;  ///< reader's one-line notes (e.g. laws without member_sd)

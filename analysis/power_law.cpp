@@ -127,7 +127,7 @@ double bootstrap_slope(const std::vector<RunSample>& runs, const PowerLawOptions
     std::uniform_int_distribution<size_t> pick_matrix(0, run.matrices.size() - 1);
     for (size_t i = 0; i < run.matrices.size(); ++i) {
       const auto& m = run.matrices[pick_matrix(rng)];
-      MatrixSample s{m.parameter, {}, 0, 0};
+      MatrixSample s{m.parameter, {}, 0, 0, m.rows, m.cols};
       std::uniform_int_distribution<size_t> pick_step(0, m.settled_log_values.size() - 1);
       for (size_t k = 0; k < m.settled_log_values.size(); ++k)
         s.settled_log_values.push_back(center + inflate * (m.settled_log_values[pick_step(rng)] - center));
@@ -287,6 +287,8 @@ FittedLaw fit_power_law(const GroupSelector& group, double quantile_level, const
   law.scale = scale;
   law.method = options.robust ? "huber" : "wls";
   law.points = run_points(runs, &law.member_sd, &law.member_dof);
+  law.one_member_per_run = !law.points.empty();
+  for (const auto& p : law.points) law.one_member_per_run = law.one_member_per_run && p.matrices == 1;
   std::vector<double> sizes;
   for (const auto& p : law.points) sizes.push_back(p.model_params);
   law.num_runs = static_cast<int>(law.points.size());

@@ -37,6 +37,7 @@ struct MatrixSample {
   std::string parameter;
   std::vector<double> settled_log_values;
   double log_median = 0, log_scale = 0;
+  int64_t rows = 0, cols = 0;  ///< the matrix's shape (0: unknown), for the Gaussian null
 };
 
 /// All member matrices of one group in one run.

@@ -4,11 +4,13 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <memory>
 #include <set>
 #include <tuple>
 
 #include "core/error.h"
 #include "grouping.h"
+#include "laws_null.h"
 #include "spectra/summary.h"
 
 namespace muspec::analysis {
@@ -21,6 +23,7 @@ constexpr double kLevelMatch = 1e-9;
 struct MatrixHistory {
   std::string run, parameter, op_type;
   int64_t layer = -1, num_layers = 0;
+  int64_t rows = 0, cols = 0;
   double model_params = 0;
   std::map<int64_t, const SpectrumRecord*> by_step;
 };
@@ -51,28 +54,81 @@ void note_size_conflicts(const std::map<std::string, std::set<int64_t>>& sizes, 
   }
 }
 
+/// The definition of M a record's params_source names: "total", "non-embedding", or "unknown"
+/// (records written before params_source existed).
+std::string params_definition(const std::string& source) {
+  if (source.empty()) return "unknown";
+  const std::string suffix = ":non-embedding";
+  const bool non_emb = source.size() >= suffix.size() && source.compare(source.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return non_emb ? "non-embedding" : "total";
+}
+
+/// Tracks which definitions of M the kept records use; a law across sizes is meaningless when
+/// one run counts embeddings and another does not (beta moves ~10 % between the two).
+class ParamsCheck {
+ public:
+  explicit ParamsCheck(std::string wanted) : wanted_(std::move(wanted)) {}
+  /// False when the record's definition is not the one asked for (it is then left out).
+  bool keep(const SpectrumRecord& r) {
+    const std::string def = params_definition(r.params_source);
+    if (wanted_ != "auto" && def != "unknown" && def != wanted_) return ++other_, false;
+    ++by_source_[r.params_source.empty() ? "(none)" : r.params_source];
+    defs_.insert(def);
+    return true;
+  }
+  void finish(ScalingFitResult& result) const {
+    std::string list;
+    for (const auto& [src, n] : by_source_) list += (list.empty() ? "" : ", ") + std::to_string(n) + " '" + src + "'";
+    std::set<std::string> known = defs_;
+    known.erase("unknown");
+    if (known.size() > 1)
+      throw UsageError("the records count model size M in different ways (params_source: " + list +
+                       "); one fit needs one definition: rescan with the same --param-count, or choose with "
+                       "--params total|non-embedding");
+    LawSet& laws = result.laws;
+    laws.params_definition = known.empty() ? (defs_.empty() ? "" : "unknown") : *known.begin();
+    for (const auto& kv : by_source_) laws.params_sources.push_back(kv.first);
+    if (other_)
+      result.notices.push_back(std::to_string(other_) + " records count M otherwise than --params " + wanted_ +
+                               " and were left out (muspec scan --param-count chooses the count)");
+    if (defs_.count("unknown") && !known.empty())
+      result.notices.push_back("some records carry no params_source (scans written before it was recorded); their M "
+                               "is taken to be " + *known.begin() + " parameters like the others'");
+  }
+
+ private:
+  std::string wanted_;
+  std::map<std::string, size_t> by_source_;
+  std::set<std::string> defs_;
+  size_t other_ = 0;
+};
+
 /// Keeps the records that can enter a fit and files them by (run, model size, matrix).
 std::vector<MatrixHistory> collect_histories(const std::vector<SpectrumRecord>& records, const ScalingFitOptions& o,
                                              const std::string& kind, ScalingFitResult& result) {
   std::map<std::tuple<std::string, int64_t, std::string>, MatrixHistory> table;
   std::map<std::string, std::set<int64_t>> sizes_of_run;
   size_t no_size = 0, not_muon = 0, unanalysed = 0, duplicates = 0, negative_step = 0;
+  ParamsCheck params(o.params);
   for (const auto& r : records) {
     if (r.kind != kind || r.transform != o.transform) continue;
     if (!o.all_matrices && !r.muon) { ++not_muon; continue; }
     if (r.sigma.empty() && r.summary.quantiles.empty()) { ++unanalysed; continue; }
     if (r.model_params <= 0) { ++no_size; continue; }
     if (r.step < -1) { ++negative_step; continue; }  // -1 = unknown step (one checkpoint)
+    if (!params.keep(r)) continue;
     sizes_of_run[r.run].insert(r.model_params);
     MatrixHistory& h = table[{r.run, r.model_params, matrix_key(r)}];
     h.run = r.run, h.parameter = matrix_key(r), h.op_type = r.op_type;
     h.layer = r.layer, h.num_layers = r.num_layers, h.model_params = static_cast<double>(r.model_params);
+    h.rows = r.rows, h.cols = r.cols;
     if (!h.by_step.emplace(r.step, &r).second) {
       ++duplicates;
       continue;
     }
     ++result.records_used;
   }
+  params.finish(result);
   note_size_conflicts(sizes_of_run, result);
   if (negative_step) result.notices.push_back(std::to_string(negative_step) + " records with a negative training step (below -1, the 'unknown' mark) were left out");
   if (duplicates) result.notices.push_back(std::to_string(duplicates) + " records repeat a (run, matrix, step) already read; the first one is used");
@@ -97,6 +153,10 @@ void check_options(const ScalingFitOptions& o) {
   for (double q : o.quantiles)
     if (!(q >= 0 && q <= 1)) throw UsageError("--quantiles: levels must lie in [0, 1]");
   if (o.fit.bootstrap < 0) throw UsageError("--bootstrap: expected a count >= 0");
+  if (o.params != "auto" && o.params != "total" && o.params != "non-embedding")
+    throw UsageError("--params: expected auto, total or non-embedding, got '" + o.params + "'");
+  if (o.null_draws < 0 || o.null_draws == 1 || o.null_draws > 100000)
+    throw UsageError("--null-draws: expected 0 (no null) or 2..100000 matrices per shape");
 }
 
 /// Settles one matrix's series at one level; returns the sample or records why it is unusable.
@@ -117,7 +177,7 @@ bool settle_matrix(const MatrixHistory& h, double level, const ScalingFitOptions
     *reason = s.reason;
     return false;
   }
-  *sample = MatrixSample{h.parameter, s.settled_log_values, s.log_median, s.log_scale};
+  *sample = MatrixSample{h.parameter, s.settled_log_values, s.log_median, s.log_scale, h.rows, h.cols};
   return true;
 }
 
@@ -142,6 +202,26 @@ std::vector<RunSample> group_runs(const std::vector<MatrixHistory>& histories, c
   std::vector<RunSample> out;
   for (auto& kv : runs) out.push_back(std::move(kv.second));
   return out;
+}
+
+/// One warning naming the fitted groups whose every run has a single member matrix.
+void warn_one_member_groups(ScalingFitResult& result) {
+  std::set<std::string> single, fitted;
+  for (const auto& f : result.laws.laws) {
+    if (f.status != "ok") continue;
+    fitted.insert(f.group.name);
+    if (f.one_member_per_run) single.insert(f.group.name);
+  }
+  if (single.empty()) return;
+  std::string names;
+  size_t shown = 0;
+  for (const auto& n : single)
+    if (shown++ < 6) names += (names.empty() ? "" : ", ") + n;
+  if (single.size() > 6) names += ", ...";
+  result.warnings.push_back(std::to_string(single.size()) + " of " + std::to_string(fitted.size()) +
+                            " fitted groups have one member matrix per run (" + names +
+                            "): their member_sd is 0, so the per-matrix interval is only the group-mean interval "
+                            "(a coarser --group puts several matrices in a group)");
 }
 
 }  // namespace
@@ -170,9 +250,18 @@ ScalingFitResult fit_scaling_laws(const std::vector<SpectrumRecord>& records, co
   const std::vector<MatrixHistory> histories = collect_histories(records, o, laws.kind, result);
   std::vector<std::string> ops;
   for (const auto& h : histories) ops.push_back(h.op_type);
+  std::unique_ptr<GaussianNull> null;
+  if (o.null_draws > 0 && o.scale != "sigma") {
+    null = std::make_unique<GaussianNull>(laws.quantiles, o.scale, o.null_draws, o.null_seed);
+    laws.null_model = "gaussian-simulation", laws.null_draws = o.null_draws, laws.null_seed = o.null_seed;
+  }
   for (const GroupSelector& g : make_groups(o.grouping, ops))
-    for (double level : laws.quantiles)
-      laws.laws.push_back(fit_power_law(g, level, o.scale, group_runs(histories, g, level, o, result), o.fit));
+    for (double level : laws.quantiles) {
+      const std::vector<RunSample> runs = group_runs(histories, g, level, o, result);
+      laws.laws.push_back(fit_power_law(g, level, o.scale, runs, o.fit));
+      compare_with_null(laws.laws.back(), runs, null.get());
+    }
+  warn_one_member_groups(result);
   return result;
 }
 

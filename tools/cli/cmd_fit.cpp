@@ -1,5 +1,6 @@
 // muspec fit SCANS... -o laws.json [--csv fits.csv] [--quantiles LIST] [--group G] [--burn-in B]
 //            [--robust] [--bootstrap N --seed S] [--scale rel_frob|rel_max|sigma] [--kind K]
+//            [--params auto|total|non-embedding] [--null-draws N --null-seed S]
 // Fits per-group power laws of the settled spectral quantiles across model sizes
 // (docs/scaling-laws.md).
 #include <CLI/CLI.hpp>
@@ -55,6 +56,7 @@ std::vector<SpectrumRecord> read_scans(const std::vector<std::string>& paths, st
 
 void report_unsettled(const ScalingFitResult& r, bool list_all) {
   for (const auto& n : r.notices) std::cerr << "muspec: note: " << n << "\n";
+  for (const auto& w : r.warnings) std::cerr << "muspec: warning: " << w << "\n";
   if (r.unsettled.empty()) return;
   if (list_all) {
     for (const auto& u : r.unsettled)
@@ -98,8 +100,9 @@ int run_fit_command(FitArgs& a) {
   if (!a.quiet) {
     std::cout << laws_table(r.laws);
     std::cout << "kind " << r.laws.kind << ", scale " << r.laws.scale << ", burn-in " << r.laws.burn_in << ", "
-              << r.laws.method << "; beta: exponent of q ~ M^beta; leave-largest-out: error of the prediction "
-              << "for the largest size from the smaller ones\n";
+              << r.laws.method << "; beta: exponent of q ~ M^beta; null: beta of i.i.d. Gaussian matrices of the "
+              << "same shapes; leave-largest-out: error of the prediction for the largest size from the smaller ones\n"
+              << laws_footer(r.laws);
   }
   return inputs.size() == a.scans.size() ? kExitOk : kExitSkipped;
 }
@@ -122,6 +125,14 @@ Action setup_fit(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--transform", a->fit.transform, "records of this input transform: none | sign")->capture_default_str();
   sub.add_flag("--all-matrices", a->fit.all_matrices, "also fit matrices that Muon does not orthogonalize");
+  sub.add_option("--params", a->fit.params,
+                 "model size M: auto (the records' one definition; a mix is refused) | total | non-embedding "
+                 "(records counted otherwise are left out; scan --param-count sets the count)")
+      ->capture_default_str();
+  sub.add_option("--null-draws", a->fit.null_draws,
+                 "Gaussian matrices simulated per shape for the null exponent (0 = no null)")
+      ->capture_default_str();
+  sub.add_option("--null-seed", a->fit.null_seed, "seed of the null simulation")->capture_default_str();
   sub.add_flag("--robust", a->fit.fit.robust, "Huber IRLS instead of weighted least squares");
   sub.add_option("--bootstrap", a->fit.fit.bootstrap, "bootstrap replicates over layers and steps (0 = none)")
       ->capture_default_str();
