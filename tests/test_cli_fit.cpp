@@ -182,7 +182,13 @@ TEST_CASE("scan then fit the real training runs in sample_data", "[cli][fit][e2e
       CHECK(run["matrices"] == 1);  // one block per depth quarter in these 4-block models
       CHECK(run["members"].size() == 1);
     }
+    CHECK(l["one_member_per_run"] == true);
+    CHECK(l["null"]["done"] == true);  // every law is compared with the Gaussian null
+    CHECK(l["null"]["beta_null"].get<double>() < 0);  // widths grow with M: the null exponent is negative
   }
+  CHECK(r.err.find("warning: 28 of 28 fitted groups have one member matrix per run") != std::string::npos);
+  CHECK(laws["params_definition"] == "total");
+  CHECK(r.out.find("laws differ from it") != std::string::npos);
   // The same scan with automatic burn-in: these 300-step runs have not all settled yet, and fit
   // says which series it left out.
   auto a = run_muspec("fit " + h5 + " -o " + dir.file("auto.json") + " --quantiles 0.05 -q --list-unsettled");
