@@ -29,6 +29,12 @@ double chi(double dof, std::mt19937_64& rng) {
 
 }  // namespace
 
+int null_draws_for(int draws, int64_t p) {
+  if (p <= kFullDrawsUpTo) return draws;
+  const double scaled = std::ceil(static_cast<double>(draws) * static_cast<double>(kFullDrawsUpTo) / static_cast<double>(p));
+  return std::max(std::min(draws, kMinDraws), static_cast<int>(scaled));
+}
+
 std::vector<double> gaussian_singular_values(int64_t rows, int64_t cols, std::mt19937_64& rng, double* frobenius) {
   if (rows < 1 || cols < 1) throw UsageError("gaussian_singular_values: shape must be at least 1 x 1");
   const int64_t p = std::min(rows, cols), n = std::max(rows, cols);
@@ -77,7 +83,8 @@ const std::vector<NullStats>& GaussianNull::simulate(int64_t rows, int64_t cols)
   if (it != cache_.end()) return it->second;
   std::mt19937_64 rng(mix(seed_ ^ mix(static_cast<uint64_t>(key.first) * 0x100000001b3ull + static_cast<uint64_t>(key.second))));
   std::vector<std::vector<double>> logs(levels_.size());
-  for (int k = 0; k < draws_; ++k) {
+  const int draws = null_draws_for(draws_, key.first);
+  for (int k = 0; k < draws; ++k) {
     double frob = 0;
     const std::vector<double> sigma = gaussian_singular_values(key.first, key.second, rng, &frob);
     const double denom = scale_ == "rel_max" ? sigma.back() : frob;

@@ -123,6 +123,13 @@ TEST_CASE("the null is cached per shape, seeded, and independent of query order"
   CHECK(b.stats(64, 192, 0.5).mean_log == first.mean_log);
   CHECK(c.stats(64, 192, 0.5).mean_log != first.mean_log);
   CHECK(first.se_log > 0);
+  CHECK(first.draws == 30);
+  // Fewer draws for large shapes (their quantiles scatter ~1/p), never below min(draws, 10).
+  CHECK(null_draws_for(200, 256) == 200);
+  CHECK(null_draws_for(200, 4096) == 13);
+  CHECK(null_draws_for(200, 8192) == 10);
+  CHECK(null_draws_for(5, 4096) == 5);
+  CHECK(a.stats(512, 512, 0.5).draws == 15);
   CHECK_THROWS_AS(a.stats(64, 192, 0.25), muspec::UsageError);  // not a simulated level
   CHECK_THROWS_AS(GaussianNull({0.5}, "sigma", 30, 1), muspec::UsageError);
   // rel_max: the median over sigma_max of a square Gaussian matrix tends to sqrt(x_med / 4).
