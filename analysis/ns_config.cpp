@@ -99,6 +99,14 @@ json parameter_to_json(const NsConfigParameter& p) {
   put_entry(o, p);
   if (p.matrices != 1) o["matrices"] = p.matrices;
   if (!p.storage.empty()) o["storage"] = p.storage;
+  if (p.stability) {
+    const NsStability& s = *p.stability;
+    json cps = json::array();
+    for (size_t i = 0; i < s.steps.size(); ++i)
+      cps.push_back({{"step", s.steps[i]}, {"lower_bound", s.lower_bounds[i]}, {"steps_needed", s.needed[i]}});
+    o["stability"] = {{"lower_bound_from", s.lower_bound_from}, {"checkpoints", cps}, {"threshold", opt_number(s.threshold)},
+                      {"threshold_ratio", opt_number(s.threshold_ratio)}, {"fragile", s.fragile}};
+  }
   if (p.verified)
     o["verified"] = {{"min_gain", p.verified->min_gain}, {"max_gain", p.verified->max_gain}, {"margin", p.verified->margin},
                      {"added_steps", p.verified->added_steps}, {"passed", p.verified->passed}, {"matrices", p.verified->matrices}};

@@ -80,12 +80,23 @@ struct NsVerification {
   int64_t matrices = 0;                   ///< matrices run (parts whose file could not be read are left out)
 };
 
+/// How much a recommendation depends on the checkpoint it was measured at.
+struct NsStability {
+  std::string lower_bound_from;          ///< "latest", "settled" (min over settled checkpoints) or "last-half" (never settled)
+  std::vector<int64_t> steps, needed;    ///< each checkpoint's step and the NS steps it alone would need
+  std::vector<double> lower_bounds;      ///< each checkpoint's ℓ
+  std::optional<double> threshold;       ///< smallest ℓ the chosen steps still cover (fixed schedules)
+  std::optional<double> threshold_ratio; ///< ℓ / threshold (≥ 1)
+  bool fragile = false;                  ///< threshold_ratio under --fragile-ratio, or checkpoints disagree
+};
+
 struct NsConfigParameter : NsConfigEntry {
   std::string name;
   std::vector<int64_t> shape;        ///< [m, n] as analysed
   int64_t layer = -1;
   int64_t matrices = 1;              ///< slices/parts of the tensor counted in flops
   std::optional<NsVerification> verified;
+  std::optional<NsStability> stability;
   std::string storage;               ///< "conv1d": the trainer's tensor is stored (in, out), the
                                      ///< transpose of `shape`; "" = stored as `shape` (nn.Linear)
 };

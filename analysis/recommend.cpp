@@ -8,6 +8,8 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "burn_in.h"
+#include "ns/quality.h"
 #include "precision_check.h"
 #include "report.h"
 #include "ns/catalog.h"
@@ -111,6 +113,12 @@ NsInputs select_ns_inputs(const SpectraFile& file, const std::string& origin, co
     m.layer = r0.layer, m.num_layers = r0.num_layers, m.step = r0.step, m.rel_depth = r0.rel_depth;
     m.transposed = r0.transposed;
     for (const auto* r : picked) m.parts.push_back(part_of(*r));
+    if (!sel.step && !sel.latest_only) {
+      std::map<int64_t, std::vector<MatrixPart>> by_step;
+      for (const auto* r : recs)
+        if (r->kind == r0.kind && r->step != r0.step) by_step[r->step].push_back(part_of(*r));
+      m.earlier.assign(by_step.begin(), by_step.end());
+    }
     ++kinds_used[m.kind];
     steps_used.insert(m.step);
     in.matrices.push_back(std::move(m));
@@ -125,7 +133,7 @@ NsInputs select_ns_inputs(const SpectraFile& file, const std::string& origin, co
   for (const auto& [k, n] : kinds_used) kinds += (kinds.empty() ? "" : ", ") + k + " (" + std::to_string(n) + ")";
   for (const int64_t s : steps_used) steps += (steps.empty() ? "" : ", ") + std::to_string(s);
   in.selection_note = "run '" + run + "'; kind " + kinds + "; step " + steps +
-                      (sel.step ? "" : " (latest per parameter)");
+                      (sel.step ? "" : sel.latest_only ? " (latest per parameter)" : " (latest; the lower bound over the settled checkpoints)");
   return in;
 }
 
@@ -199,6 +207,8 @@ ScheduleRule::Choice ScheduleRule::choose(double lower) const {
 void check_recommend_options(const RecommendOptions& o) {
   if (!(o.quantile >= 0.0 && o.quantile <= 1.0)) throw UsageError("--quantile must lie in [0, 1]");
   if (!(o.margin > 0.0) || !std::isfinite(o.margin)) throw UsageError("--margin must be a positive number");
+  analysis::parse_burn_in(o.burn_in);  // a bad --burn-in is a usage error before any work
+  if (!(o.fragile_ratio >= 1.0) || !std::isfinite(o.fragile_ratio)) throw UsageError("--fragile-ratio must be at least 1");
 }
 
 std::optional<double> parameter_lower_bound(const NsMatrix& m, const RecommendOptions& o) {
@@ -228,13 +238,63 @@ std::string lower_bound_record(const NsMatrix& m, const RecommendOptions& o) {
 
 namespace {
 
+/// The lower bound over the run's checkpoints: each checkpoint's ℓ; the settled ones by fit's
+/// burn-in rule (on log ℓ), else those in the last half of the step range; their minimum.
+/// Without earlier checkpoints, the latest ℓ. Fills the per-checkpoint part of `stab`.
+std::optional<double> run_lower_bound(const NsMatrix& m, const RecommendOptions& o, NsStability& stab) {
+  const auto latest = parameter_lower_bound(m, o);
+  if (!latest) return latest;
+  std::vector<int64_t> steps;
+  std::vector<double> lows;
+  for (const auto& [step, parts] : m.earlier) {
+    NsMatrix one;
+    one.parts = parts;
+    const auto l = parameter_lower_bound(one, o);
+    if (l && *l > 0 && std::isfinite(*l)) steps.push_back(step), lows.push_back(*l);
+  }
+  stab.lower_bound_from = "latest";
+  stab.steps = {m.step}, stab.lower_bounds = {*latest};
+  if (steps.empty() || !(*latest > 0) || !std::isfinite(*latest)) return latest;
+  steps.push_back(m.step), lows.push_back(*latest);
+  const analysis::SettledValue sv = analysis::settle_series(steps, lows, analysis::parse_burn_in(o.burn_in));
+  // Never settled: the last half of the run (its early checkpoints are burn-in by any rule).
+  const double from = sv.settled ? static_cast<double>(sv.burn_in_end_step) : 0.5 * static_cast<double>(steps.back());
+  stab.lower_bound_from = sv.settled ? "settled" : "last-half";
+  stab.steps.clear(), stab.lower_bounds.clear();
+  double lo = *latest;
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (static_cast<double>(steps[i]) >= from) {
+      stab.steps.push_back(steps[i]), stab.lower_bounds.push_back(lows[i]);
+      lo = std::min(lo, lows[i]);
+    }
+  return lo;
+}
+
+/// Steps each checkpoint alone would need, and how close ℓ sits to the chosen steps' threshold.
+void fill_stability(NsStability& stab, double lower, const ScheduleRule& rule, int chosen, const RecommendOptions& o) {
+  for (const double l : stab.lower_bounds) stab.needed.push_back(rule.choose(l).setting.steps);
+  if (!rule.designed())
+    if (const auto t = ns::coverage_lower(rule.schedule(), chosen, rule.band()); t && *t > 0) {
+      stab.threshold = *t;
+      stab.threshold_ratio = lower / *t;
+      stab.fragile = *stab.threshold_ratio < o.fragile_ratio;
+    }
+}
+
 /// Runs the chosen setting at the trainer's precision on every measured matrix of the parameter
 /// and adds steps (same family) until every direction at or above the lower bound lands in the
 /// band promised at that precision, or max_steps is reached. Updates `c` to the final choice.
-NsVerification verify_at_precision(const NsMatrix& m, double lower, const ScheduleRule& rule, const ns::Band& band,
-                                   const RecommendOptions& o, ScheduleRule::Choice& c, std::vector<std::string>* notes) {
+NsVerification verify_at_precision(const NsMatrix& m, const std::vector<int64_t>& steps, double lower, const ScheduleRule& rule,
+                                   const ns::Band& band, const RecommendOptions& o, ScheduleRule::Choice& c,
+                                   std::vector<std::string>* notes) {
+  std::vector<const MatrixPart*> parts;  // the latest step's matrices and those of the settled checkpoints
+  for (const MatrixPart& part : m.parts) parts.push_back(&part);
+  for (const auto& [step, earlier] : m.earlier)
+    if (std::find(steps.begin(), steps.end(), step) != steps.end())
+      for (const MatrixPart& part : earlier) parts.push_back(&part);
   std::vector<std::tuple<std::vector<double>, int64_t, int64_t>> mats;
-  for (const MatrixPart& part : m.parts) {
+  for (const MatrixPart* pp : parts) {
+    const MatrixPart& part = *pp;
     int64_t rows = 0, cols = 0;
     std::string why = part.record.find(':') != std::string::npos ? "a part of a fused tensor is not re-read" : "";
     if (why.empty())
@@ -274,7 +334,8 @@ NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o, s
   cfg.provenance.verified = o.verify;
   const NsSetting uniform = default_ns_setting();
   for (const NsMatrix& m : inputs.matrices) {
-    const auto lower = parameter_lower_bound(m, o);
+    NsStability stab;
+    const auto lower = run_lower_bound(m, o, stab);
     if (!lower) {
       if (skipped) skipped->push_back(m.parameter + ": no quantile at level " + std::to_string(o.quantile));
       continue;
@@ -292,7 +353,7 @@ NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o, s
                           ": no step count is promised without --verify (which checks the measured matrices)");
     }
     if (o.verify && c.met) {
-      const NsVerification v = verify_at_precision(m, *lower, rule, *cfg.provenance.precision_band, o, c, &cfg.notes);
+      const NsVerification v = verify_at_precision(m, stab.steps, *lower, rule, *cfg.provenance.precision_band, o, c, &cfg.notes);
       if (v.matrices > 0) p.verified = v;
       if (v.matrices > 0 && !v.passed) {
         c.met = false;
@@ -311,6 +372,8 @@ NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o, s
     p.shape = {m.parts.front().rows, m.parts.front().cols};
     p.matrices = static_cast<int64_t>(m.parts.size());
     if (m.transposed) p.storage = "conv1d";
+    fill_stability(stab, *lower, rule, c.setting.steps, o);
+    p.stability = stab;
     double f = 0.0, f0 = 0.0;
     for (const MatrixPart& part : m.parts) {
       f += setting_flops(c.setting, part.rows, part.cols);

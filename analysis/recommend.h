@@ -30,6 +30,7 @@ struct NsInputSelection {
   /// "auto": the momentum buffer ("momentum", else "exp_avg") when the file has one for the
   /// parameter (Muon orthogonalizes the momentum), else the weight. Otherwise an exact kind.
   std::string kind = "auto";
+  bool latest_only = false;      ///< without `step`: use only the latest step, not the settled history
 };
 
 /// One analysed matrix of a parameter (a 3-D tensor's slice, or a fused tensor's part).
@@ -50,6 +51,9 @@ struct NsMatrix {
   double rel_depth = -1.0;
   bool transposed = false;        ///< stored (in, out) (GPT-2 Conv1D); parts are (out, in)
   std::vector<MatrixPart> parts;  ///< never empty
+  /// The same parameter at the other steps of the run (same kind, ascending steps), when no
+  /// single step was asked for: the lower bound comes from the settled checkpoints.
+  std::vector<std::pair<int64_t, std::vector<MatrixPart>>> earlier;
 };
 
 struct NsInputs {
@@ -111,6 +115,8 @@ struct RecommendOptions {
   int max_steps = 15;
   ns::Precision precision = ns::Precision::BF16;  ///< the arithmetic the trainer runs NS in
   bool verify = false;              ///< run NS at `precision` on every measured matrix, add steps until it passes
+  std::string burn_in = "auto";     ///< which checkpoints count as settled (fit's --burn-in rule)
+  double fragile_ratio = 1.1;       ///< ℓ within this factor above the chosen steps' threshold: fragile
 };
 
 /// Throws UsageError unless 0 ≤ quantile ≤ 1 and margin > 0 (finite).

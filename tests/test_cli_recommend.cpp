@@ -3,6 +3,8 @@
 // sample_data/runs/d40.
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -343,4 +345,52 @@ TEST_CASE("cli recommend --laws: patterns, shapes from a model config, torch-gro
     for (const auto& n : g["params"]) names += n.get<std::string>().rfind("model.layers.", 0) == 0;
   }
   CHECK(names == 14);
+}
+
+TEST_CASE("cli recommend: across training, the lower bound is the minimum over the settled checkpoints", "[cli][recommend][e2e]") {
+  const std::string run = muspec_test::source_dir() + "/sample_data/runs/d40";
+  TempDir dir("across");
+  const std::string h5 = dir.file("s.h5");
+  REQUIRE(run_muspec("scan '" + run + "' -o '" + h5 + "' -q").exit_code == 0);
+  const auto r = run_muspec("recommend --spectra '" + h5 + "' --burn-in 100 --precision f64 -q -o '" + dir.file("all.json") + "'");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const json all = json::parse(muspec_test::read_text(dir.file("all.json")))["parameters"];
+  // The oracle: one recommendation per checkpoint (--step S), each on that checkpoint alone.
+  std::map<int64_t, json> single;
+  for (const int64_t step : {100, 200, 300}) {
+    const std::string out = dir.file("s" + std::to_string(step) + ".json");
+    REQUIRE(run_muspec("recommend --spectra '" + h5 + "' --step " + std::to_string(step) + " --precision f64 -q -o '" + out + "'").exit_code ==
+            0);
+    single[step] = json::parse(muspec_test::read_text(out))["parameters"];
+  }
+  int fragile = 0;
+  for (const auto& [name, p] : all.items()) {
+    INFO(name);
+    const json& st = p["stability"];
+    CHECK(st["lower_bound_from"] == "settled");
+    REQUIRE(st["checkpoints"].size() == 3);  // --burn-in 100: steps 100, 200, 300
+    double lowest = 1.0;
+    int most = 0;
+    for (const auto& cp : st["checkpoints"]) {
+      const json& one = single.at(cp["step"].get<int64_t>())[name];
+      CHECK(cp["lower_bound"].get<double>() == Approx(one["lower_bound"].get<double>()).epsilon(1e-12));
+      CHECK(cp["steps_needed"] == one["steps"]);
+      lowest = std::min(lowest, one["lower_bound"].get<double>());
+      most = std::max(most, one["steps"].get<int>());
+    }
+    CHECK(p["lower_bound"].get<double>() == Approx(lowest).epsilon(1e-12));
+    CHECK(p["steps"] == most);  // the minimum bound needs the most steps of any settled checkpoint
+    // threshold: the chosen steps cover it and not 0.1% below it (ns threshold, an independent route).
+    const double t = st["threshold"].get<double>();
+    CHECK(st["threshold_ratio"].get<double>() == Approx(p["lower_bound"].get<double>() / t));
+    const auto th = run_muspec("ns threshold --schedule keller --steps " + std::to_string(p["steps"].get<int>()));
+    const size_t at = th.out.find("coverage:");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stod(th.out.substr(at + 9)) == Approx(t).epsilon(1e-5));  // printed with 6 digits
+    fragile += st["fragile"].get<bool>();
+    CHECK(st["fragile"] == (st["threshold_ratio"].get<double>() < 1.1));
+  }
+  CHECK(all.size() == 28);
+  INFO("fragile: " << fragile);
 }

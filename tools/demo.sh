@@ -22,7 +22,7 @@ echo; echo "== muspec plot: each group's settled q0.05 against model size, with 
 $muspec plot out/laws.json -o out/laws.svg --params 1.4e6
 
 echo; echo "== muspec recommend (measured): the largest run's momentum at its last step, checked matrix by matrix in bf16"
-$muspec recommend --spectra out/spectra.h5 --run d80 --verify -o out/ns_config.json
+$muspec recommend --spectra out/spectra.h5 --run d80 --burn-in 100 --verify -o out/ns_config.json
 
 echo; echo "== muspec recommend (predicted): a 1.4M-parameter model of 4 blocks, from the laws"
 $muspec recommend --laws out/laws.json --params 1.4e6 --layers 4 -o out/ns_config_predicted.json

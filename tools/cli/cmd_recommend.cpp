@@ -33,7 +33,7 @@ struct RecommendArgs {
   std::optional<int64_t> step;
   double level = 0.95;
   RecommendOptions rec;
-  bool quiet = false;
+  bool quiet = false, latest_only = false;
   std::string command_line;
 };
 
@@ -89,6 +89,7 @@ NsConfig build_config(const RecommendArgs& a, std::vector<std::string>& skipped)
     sel.run = a.run;
     sel.step = a.step;
     sel.kind = a.kind;
+    sel.latest_only = a.latest_only;
     const NsInputs in = select_ns_inputs(f, a.spectra, sel);
     skipped = in.skipped;
     if (!a.quiet) std::cerr << "muspec: using " << in.selection_note << "\n";
@@ -123,6 +124,11 @@ int run_recommend(RecommendArgs a) {
   c.provenance.command = a.command_line;
   if (!a.quiet) print_table(c);
   for (const auto& n : c.notes) std::cerr << "muspec: note: " << n << "\n";
+  for (const auto& p : c.parameters)
+    if (p.stability && p.stability->fragile)
+      std::cerr << "muspec: note: " << p.name << ": fragile: its lower bound is only " << g(*p.stability->threshold_ratio, 3)
+                << "x the smallest one " << p.setting.steps << " steps cover; a slightly smaller quantile needs "
+                << p.setting.steps + 1 << "\n";
   auto warn_unmet = [&](const std::string& who, const NsConfigEntry& e) {
     if (!e.requirement_met)
       std::cerr << "muspec: warning: " << who << ": no " << a.rec.family << " schedule within " << a.rec.max_steps
@@ -154,7 +160,14 @@ Action setup_recommend(CLI::App& sub) {
   sub.add_option("--name-prefix", a->name_prefix, "prefix of concrete names in torch-groups output for --laws (default: model. for llama)");
   sub.add_option("--level", a->level, "prediction-interval level (with --laws)")->capture_default_str();
   sub.add_option("--run", a->run, "run to use when the spectra file holds several");
-  sub.add_option("--step", a->step, "training step to use (default: the latest per parameter)");
+  sub.add_option("--step", a->step,
+                 "training step to use (default: every checkpoint of the run, the lower bound from the settled ones)");
+  sub.add_flag("--latest", a->latest_only, "use only the latest step of each parameter, not the settled checkpoints");
+  sub.add_option("--burn-in", a->rec.burn_in, "which checkpoints count as settled: auto | STEP | FRACTION (as in fit)")
+      ->capture_default_str();
+  sub.add_option("--fragile-ratio", a->rec.fragile_ratio,
+                 "mark a recommendation fragile when its lower bound is within this factor of the next step threshold")
+      ->capture_default_str();
   sub.add_option("--kind", a->kind, "auto (momentum when present, else weight) or an exact record kind")
       ->capture_default_str();
   sub.add_option("--quantile", a->rec.quantile, "quantile level of sigma/||G||_F that must land in the band")
