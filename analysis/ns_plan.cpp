@@ -7,6 +7,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "precision_check.h"
 #include "ns/catalog.h"
 #include "ns/design.h"
 #include "ns/quality.h"
@@ -302,6 +303,8 @@ PlanResult plan_ns_budget(const NsInputs& inputs, const PlanOptions& o) {
   c.provenance.quantile = o.quantile;
   c.provenance.family = o.family;
   c.provenance.band = rule.band();
+  c.provenance.precision = ns::precision_name(o.precision);
+  c.provenance.precision_band = band_at_precision(rule.band(), o.precision);
   const NsSetting uniform = default_ns_setting();
   std::vector<std::pair<size_t, NsConfigParameter>> entries;
   for (const PlanGroupResult& g : r.groups) {
@@ -319,7 +322,8 @@ PlanResult plan_ns_budget(const NsInputs& inputs, const PlanOptions& o) {
       p.layer = m.layer;
       p.lower_bound = lower[i];
       p.bound_kind = "measured";
-      p.requirement_met = ns::covers(s, k, std::min(lower[i], 1.0), rule.band());
+      // Under the precision's floor rounding decides (recommend's rule, docs/ns-config.md "Precision").
+      p.requirement_met = ns::covers(s, k, std::min(lower[i], 1.0), rule.band()) && lower[i] >= precision_floor(o.precision);
       p.image = ns::map_image(s, k, ns::Interval{lower[i], 1.0});
       p.shape = {m.parts.front().rows, m.parts.front().cols};
       p.matrices = static_cast<int64_t>(m.parts.size());

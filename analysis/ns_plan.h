@@ -73,6 +73,7 @@ struct PlanOptions {
   int max_steps = 15;
   double quantile = 0.05;           ///< lower bounds reported in the config (and for "designed")
   int cells = 50000;
+  ns::Precision precision = ns::Precision::BF16;  ///< the arithmetic the promise is made for (recommend's rule)
 };
 
 struct PlanGroupResult {

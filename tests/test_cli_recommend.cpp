@@ -394,3 +394,31 @@ TEST_CASE("cli recommend: across training, the lower bound is the minimum over t
   CHECK(all.size() == 28);
   INFO("fragile: " << fragile);
 }
+
+TEST_CASE("cli plan --precision: bf16 widens the promised band and promises nothing under the floor", "[cli][plan][e2e]") {
+  const std::string run = muspec_test::source_dir() + "/sample_data/runs/d40";
+  TempDir dir("planprec");
+  const std::string h5 = dir.file("s.h5");
+  REQUIRE(run_muspec("scan '" + run + "/checkpoint-50' -o '" + h5 + "' -q").exit_code == 0);
+  json cfg[2];
+  int i = 0;
+  for (const std::string prec : {"f64", "bf16"}) {
+    const std::string out = dir.file(prec + ".json");
+    REQUIRE(run_muspec("plan --spectra '" + h5 + "' --mean-steps 5 --precision " + prec + " -q -o '" + out + "'").exit_code == 0);
+    cfg[i++] = json::parse(muspec_test::read_text(out));
+  }
+  CHECK(cfg[0]["provenance"]["precision_band"] == cfg[0]["provenance"]["band"]);
+  CHECK(cfg[1]["provenance"]["precision_band"][0].get<double>() < cfg[1]["provenance"]["band"][0].get<double>());
+  int under = 0;
+  for (const auto& [name, p] : cfg[1]["parameters"].items()) {
+    const json& exact = cfg[0]["parameters"][name];
+    CHECK(p["steps"] == exact["steps"]);  // the same allocation; only the promise differs
+    if (p["lower_bound"].get<double>() < 3e-3) {
+      ++under;
+      CHECK(p["requirement_met"] == false);
+    } else {
+      CHECK(p["requirement_met"] == exact["requirement_met"]);
+    }
+  }
+  CHECK(under > 0);
+}

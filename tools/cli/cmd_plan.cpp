@@ -24,7 +24,7 @@ namespace muspec::cli {
 namespace {
 
 struct PlanArgs {
-  std::string spectra, by = "optype", band, run, kind = "auto", format = "muspec", output;
+  std::string spectra, by = "optype", band, run, kind = "auto", format = "muspec", output, precision = "bf16";
   std::optional<int64_t> step;
   PlanOptions plan;
   bool quiet = false;
@@ -75,6 +75,7 @@ void print_plan(const PlanResult& r) {
 int run_plan(PlanArgs a) {
   check_paths({{"--spectra", a.spectra}, {"--family", a.plan.family}}, {{"-o", a.output}});
   if (!a.band.empty()) a.plan.band = ns::parse_band(a.band);
+  a.plan.precision = ns::parse_precision(a.precision);
   if (a.by == "optype") a.plan.by = PlanGrouping::OpType;
   else if (a.by == "layer") a.plan.by = PlanGrouping::Layer;
   else throw UsageError("--by '" + a.by + "': expected optype or layer");
@@ -112,6 +113,9 @@ Action setup_plan(CLI::App& sub) {
   sub.add_option("--family", a->plan.family, "keller | polar-express | designed | <catalog name> | schedule.json")
       ->capture_default_str();
   sub.add_option("--band", a->band, "target band LO,HI (default: the family's)");
+  sub.add_option("--precision", a->precision,
+                 "f64 | f32 | bf16: arithmetic the promise is made for (band widened, bf16 floor; docs/ns-config.md)")
+      ->capture_default_str();
   sub.add_option("--max-steps", a->plan.max_steps, "most NS steps per group")->capture_default_str();
   sub.add_option("--quantile", a->plan.quantile, "quantile whose lower bound is reported per matrix (and designed for)")
       ->capture_default_str();
