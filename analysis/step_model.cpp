@@ -91,6 +91,7 @@ SourceRole source_role(const TensorSource& source) {
   SourceRole role;
   role.not_weights = non_model_file(source.path());
   if (const auto* tf = dynamic_cast<const TorchFile*>(&source)) {
+    role.object_paths = true;
     role.optimizer = find_optimizer_layout(*tf);
     read_torch_root(*tf, role);
     if (role.optimizer && role.weight_prefix.empty()) role.not_weights = "optimizer state";
@@ -101,7 +102,8 @@ SourceRole source_role(const TensorSource& source) {
 std::string weight_parameter_name(const std::string& name, const SourceRole& role) {
   if (!role.not_weights.empty()) return "";
   if (!role.weight_prefix.empty()) return name.compare(0, role.weight_prefix.size(), role.weight_prefix) == 0 ? name.substr(role.weight_prefix.size()) : "";
-  return name.find('/') == std::string::npos ? name : "";  // a plain state_dict has no nested paths
+  // A torch state_dict has no nested paths; other formats' names are tensor names ('/' allowed).
+  return !role.object_paths || name.find('/') == std::string::npos ? name : "";
 }
 
 void add_to_step(StepModel& step, const TensorSource& source, const SourceRole& role) {

@@ -22,6 +22,7 @@ struct SourceRole {
   std::optional<OptimizerLayout> optimizer;  ///< an optimizer state dict inside the file
   std::string weight_prefix;                 ///< path of the model state dict in the file ("model/"), or ""
   std::string not_weights;                   ///< non-empty: the file holds no model weights (why)
+  bool object_paths = false;                 ///< names are paths in a pickled object ('/'-joined), not tensor names
   int64_t step = -1;                         ///< a step counter in the file (nanoGPT iter_num, global_step, step)
   std::shared_ptr<const struct ModelConfig> config;  ///< a config inside the file (nanoGPT model_args)
 };

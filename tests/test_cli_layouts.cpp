@@ -183,6 +183,9 @@ TEST_CASE("zero-config: files with nothing to analyse are named, object arrays a
   CHECK(r.exit_code == 1);  // the matrix is analysed; the object array is reported as skipped
   CHECK_THAT(r.err, Catch::Contains("'meta'") && Catch::Contains("pickles"));
   CHECK(json::parse(muspec_test::read_text(tmp.file("s.json")))["matrices"].size() == 1);
+  r = run_muspec("scan " + odd + "/slash_names.npz --json " + tmp.file("n.json") + " -q");
+  CHECK(r.exit_code == 0);  // '/' in an .npz member name is part of the tensor name
+  CHECK(json::parse(muspec_test::read_text(tmp.file("n.json")))["matrices"][0]["kind"] == "weight");
 }
 
 TEST_CASE("zero-config: a manifest written from Python keeps its good fields; each note once", "[e2e][layouts]") {
