@@ -114,12 +114,14 @@ TEST_CASE("cli ns family: simulate agrees with the scalar map and the SVD", "[cl
       CHECK(m["max_abs_error"].get<double>() < 1e-10);
     }
   }
-  // With enough steps the only error left is the regularization's, and it is small.
+  // With enough steps the only error left is the regularization's: float32 runs end where the
+  // exact scalar map of the shifted iteration predicts (0.0208 on this 6-decade spectrum).
   r = run_muspec("ns simulate --power 1/2 --steps 40 --precision f32 '" + st + "' --json");
   REQUIRE(r.exit_code == 0);
   const json long_run = json::parse(r.out);  // named: a range-for over a temporary's member dangles
-  REQUIRE(!long_run["matrices"].empty());
-  for (const auto& m : long_run["matrices"]) CHECK(m["rel_error"].get<double>() < 1e-2);
+  REQUIRE(long_run["matrices"].size() == 2);
+  for (const auto& m : long_run["matrices"])
+    CHECK(m["rel_error"].get<double>() == Approx(m["predicted_rel_error"].get<double>()).epsilon(1e-3));
 }
 
 TEST_CASE("cli ns family: usage errors are named", "[cli][ns][family]") {
