@@ -185,22 +185,9 @@ ScheduleRule::Choice ScheduleRule::choose(double lower) const {
   const std::string problem = lower_bound_problem(lower);
   if (!problem.empty()) throw UsageError("cannot choose NS steps: " + problem);
   lower = std::min(lower, 1.0);  // only rounding (<= kLowerBoundTolerance) is left above 1
-  const bool positive = lower > 0.0;
-  const ns::Interval inputs{std::max(lower, 0.0), 1.0};
-  Choice c;
-  for (int k = 1; k <= max_steps_ && positive; ++k) {
-    const ns::Schedule s = designed_ ? designed_schedule(lower, k) : schedule_;
-    if (ns::covers(s, k, lower, band_)) {
-      c.setting = setting_from_schedule(s, k);
-      c.met = true;
-      c.image = ns::map_image(s, k, inputs);
-      return c;
-    }
-  }
-  const ns::Schedule s = designed_ ? designed_schedule(lower, max_steps_) : schedule_;
-  c.setting = setting_from_schedule(s, max_steps_);
-  c.image = ns::map_image(s, max_steps_, inputs);
-  return c;
+  for (int k = 1; k <= max_steps_ && lower > 0.0; ++k)
+    if (Choice c = choose_steps(lower, k); c.met) return c;
+  return choose_steps(lower, max_steps_);  // not met: max_steps steps
 }
 
 // ---------------------------------------------------------------- recommend
