@@ -85,6 +85,29 @@ void read_torch_root(const TorchFile& tf, SourceRole& role) {
   }
 }
 
+/// Optimizer state stored under FQN names in a tensor source that is not a torch pickle
+/// (torchtitan's DCP keys, DeepSpeed ZeRO partitions reassembled by muspec):
+/// "optimizer.state.<fqn>.<state key>".
+std::optional<OptimizerLayout> fqn_named_state(const TensorSource& source) {
+  static const std::regex re(R"(^optimizer\.state\.(.+)\.(momentum_buffer|exp_avg|exp_avg_sq|moment1|moment2)$)");
+  OptimizerLayout layout;
+  layout.prefix = "optimizer.";
+  layout.fqn_keyed = true;
+  const auto& entries = source.entries();
+  std::smatch m;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!std::regex_match(entries[i].name, m, re)) continue;
+    OptimizerStateTensor t;
+    t.entry = i;
+    t.param_key = m[1].str();
+    t.state_key = m[2].str();
+    t.shape = entries[i].shape;
+    layout.tensors.push_back(std::move(t));
+  }
+  if (layout.tensors.empty()) return std::nullopt;
+  return layout;
+}
+
 }  // namespace
 
 SourceRole source_role(const TensorSource& source) {
@@ -95,6 +118,8 @@ SourceRole source_role(const TensorSource& source) {
     role.optimizer = find_optimizer_layout(*tf);
     read_torch_root(*tf, role);
     if (role.optimizer && role.weight_prefix.empty()) role.not_weights = "optimizer state";
+  } else {
+    role.optimizer = fqn_named_state(source);  // its other entries stay weights
   }
   return role;
 }
@@ -109,12 +134,15 @@ std::string weight_parameter_name(const std::string& name, const SourceRole& rol
 void add_to_step(StepModel& step, const TensorSource& source, const SourceRole& role) {
   if (role.optimizer)
     for (const auto& t : role.optimizer->tensors) step.state_kinds.insert(state_kind(t.state_key));
+  std::set<size_t> state_entries;  // FQN-named state beside the weights in the same source
+  if (role.optimizer)
+    for (const auto& t : role.optimizer->tensors) state_entries.insert(t.entry);
   const auto* tf = dynamic_cast<const TorchFile*>(&source);
   std::set<std::tuple<std::string, int64_t, std::vector<int64_t>, std::vector<int64_t>>> storages;  // tied weights
   const auto& entries = source.entries();
   for (size_t i = 0; i < entries.size(); ++i) {
     const TensorEntry& e = entries[i];
-    const std::string name = weight_parameter_name(e.name, role);
+    const std::string name = state_entries.count(i) ? "" : weight_parameter_name(e.name, role);
     if (name.empty() || !e.dtype || !dtype_is_decodable_float(*e.dtype)) continue;
     const std::string canon = ParameterNamer::canonical_name(name);
     if (is_known_buffer(canon, e.shape)) continue;
