@@ -102,6 +102,16 @@ ADAM_HP = dict(lr=3e-3, betas=(0.9, 0.95), eps=1e-10, weight_decay=0.0)
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
 NS_STEPS = 5
 
+# Per-run settings a size sweep may change (docs/case-study/). These defaults reproduce
+# sample_data/runs byte for byte; a run given options records them under "sweep" in its manifest.
+#   seed: 0 keeps the sample-data seeds (init 1000 + H, batches DATA_SEED); seed s adds
+#         SEED_STRIDE * s to the init seed and s to the batch-order seed (eval batches are fixed).
+#   state_dtype: "bfloat16" (small files) or "float32" (the live optimizer state, unrounded).
+DEFAULT_RUN_OPTIONS = dict(seed=0, max_steps=MAX_STEPS, checkpoint_steps=CHECKPOINT_STEPS,
+                           state_dtype="bfloat16")
+SEED_STRIDE = 7919
+STATE_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
+
 
 def intermediate_size(h):
     """Llama's rule of thumb: 8/3 * H rounded up to a multiple of 8."""
@@ -301,13 +311,13 @@ def build_optimizer(model):
     return opt, order, len(muon), len(adam)
 
 
-def bf16_state_dict(opt):
-    """optimizer.state_dict() with floating state tensors cast to bf16 (fresh dicts: the live
+def state_dict_as(opt, dtype=torch.bfloat16):
+    """optimizer.state_dict() with floating state tensors cast to `dtype` (fresh dicts: the live
     state is not modified)."""
     sd = opt.state_dict()
     state = {}
     for k, st in sd["state"].items():
-        state[k] = {n: (v.detach().to(torch.bfloat16).clone()
+        state[k] = {n: (v.detach().to(dtype).clone()
                         if torch.is_tensor(v) and v.is_floating_point() else v)
                     for n, v in st.items()}
     return {"state": state, "param_groups": sd["param_groups"]}
@@ -380,11 +390,29 @@ def count_params(model):
     return total, total - emb
 
 
+def run_options(spec):
+    """The spec's optional 7th element (a dict) over DEFAULT_RUN_OPTIONS; None without one."""
+    given = spec[6] if len(spec) > 6 else None
+    opts = dict(DEFAULT_RUN_OPTIONS, **(given or {}))
+    opts["checkpoint_steps"] = sorted(set(opts["checkpoint_steps"]) | {opts["max_steps"]})
+    if opts["state_dtype"] not in STATE_DTYPES:
+        raise ValueError("state_dtype must be one of %s" % sorted(STATE_DTYPES))
+    return opts, given is not None
+
+
+def state_dtype_note(opts):
+    if opts["state_dtype"] == "float32":
+        return "float32 (the live optimizer state, saved as is)"
+    return "bfloat16 (converted from fp32 just before saving)"
+
+
 def train_one(spec):
-    run, h, n_layers, out_dir, corpus_bytes, corpus_sha = spec
+    run, h, n_layers, out_dir, corpus_bytes, corpus_sha = spec[:6]
+    opts, has_options = run_options(spec)
+    max_steps, checkpoint_steps = opts["max_steps"], opts["checkpoint_steps"]
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    torch.manual_seed(1000 + h)
+    torch.manual_seed(1000 + h + SEED_STRIDE * opts["seed"])
     n_heads = h // HEAD_DIM
     inter = intermediate_size(h)
     model = LlamaForCausalLM(h, n_layers, n_heads, inter)
@@ -395,7 +423,7 @@ def train_one(spec):
     data = torch.frombuffer(bytearray(corpus_bytes), dtype=torch.uint8)
     n_train = int(0.9 * data.numel())
     train_data, val_data = data[:n_train], data[n_train:]
-    gen = torch.Generator().manual_seed(DATA_SEED)
+    gen = torch.Generator().manual_seed(DATA_SEED + opts["seed"])
     eval_gen = torch.Generator().manual_seed(DATA_SEED + 1)
     eval_batches = [get_batch(val_data, eval_gen) for _ in range(EVAL_BATCHES)]
 
@@ -463,23 +491,25 @@ def train_one(spec):
                                   ("step_type", "python int")])),
             ("lr_schedule", "linear warm-up over %d steps, then constant" % WARMUP),
         ])),
-        ("optimizer_state_dtype", "bfloat16 (converted from fp32 just before saving)"),
+        ("optimizer_state_dtype", state_dtype_note(opts)),
         ("weights_dtype", "bfloat16 (converted from fp32 master weights)"),
-        ("checkpoint_steps", CHECKPOINT_STEPS),
-        ("max_steps", MAX_STEPS),
+        ("checkpoint_steps", checkpoint_steps),
+        ("max_steps", max_steps),
         ("tokens_per_step", BATCH * SEQ_LEN),
         ("corpus", OrderedDict([("files", [os.path.join(CORPUS_DIR, n) for n in CORPUS_FILES]),
                                 ("bytes", len(corpus_bytes)), ("sha256", corpus_sha),
                                 ("heldout_fraction", 0.1)])),
         ("torch_version", torch.__version__),
     ])
+    if has_options:
+        manifest["sweep"] = OrderedDict(sorted(opts.items()))
     write_json(os.path.join(run_dir, "muspec-run.json"), manifest)
 
     log_history = []
     t0 = time.time()
     first_loss = None
     window = []
-    for step in range(1, MAX_STEPS + 1):
+    for step in range(1, max_steps + 1):
         for g, lr in zip(opt.param_groups, base_lr):
             g["lr"] = lr * lr_factor(step)
         x, y = get_batch(train_data, gen)
@@ -499,7 +529,7 @@ def train_one(spec):
                 ("loss", round(sum(window) / len(window), 4)),
                 ("step", step)]))
             window = []
-        if step in CHECKPOINT_STEPS:
+        if step in checkpoint_steps:
             model.eval()
             with torch.no_grad():
                 ev = sum(F.cross_entropy(model(xe).view(-1, VOCAB), ye.view(-1)).item()
@@ -508,19 +538,24 @@ def train_one(spec):
             log_history.append(OrderedDict([
                 ("epoch", round(step * BATCH * SEQ_LEN / train_data.numel(), 4)),
                 ("eval_loss", round(ev, 4)), ("step", step)]))
-            save_checkpoint(run_dir, step, model, opt, config, log_history)
+            save_checkpoint(run_dir, step, model, opt, config, log_history, opts)
     curve = [(e["step"], e["loss"]) for e in log_history if "loss" in e]
+    if has_options:
+        print("%s: %d steps in %.0f s, eval_loss %.4f" % (run, max_steps, time.time() - t0,
+                                                         log_history[-1]["eval_loss"]), flush=True)
     return dict(run=run, h=h, layers=n_layers, params=total, non_embedding=non_emb,
                 first_loss=first_loss, last_loss=log_history[-2]["loss"], curve=curve,
                 eval_loss=log_history[-1]["eval_loss"], seconds=time.time() - t0)
 
 
-def save_checkpoint(run_dir, step, model, opt, config, log_history):
+def save_checkpoint(run_dir, step, model, opt, config, log_history,
+                    opts=DEFAULT_RUN_OPTIONS):
     d = os.path.join(run_dir, "checkpoint-%d" % step)
     os.makedirs(d)
     sd = OrderedDict((k, v.to(torch.bfloat16)) for k, v in model.state_dict().items())
     write_safetensors(os.path.join(d, "model.safetensors"), sd, {"format": "pt"})
-    torch.save(bf16_state_dict(opt), os.path.join(d, "optimizer.pt"))
+    torch.save(state_dict_as(opt, STATE_DTYPES[opts["state_dtype"]]),
+               os.path.join(d, "optimizer.pt"))
     write_json(os.path.join(d, "config.json"), config)
     state = OrderedDict([
         ("best_metric", None),
@@ -532,9 +567,9 @@ def save_checkpoint(run_dir, step, model, opt, config, log_history):
         ("is_world_process_zero", True),
         ("log_history", list(log_history)),
         ("logging_steps", LOG_EVERY),
-        ("max_steps", MAX_STEPS),
+        ("max_steps", opts["max_steps"]),
         ("num_train_epochs", 1),
-        ("save_steps", CHECKPOINT_STEPS),
+        ("save_steps", opts["checkpoint_steps"]),
         ("train_batch_size", BATCH),
         ("trial_name", None),
         ("trial_params", None),
@@ -542,18 +577,52 @@ def save_checkpoint(run_dir, step, model, opt, config, log_history):
     write_json(os.path.join(d, "trainer_state.json"), state)
 
 
-def main():
+def int_list(text):
+    return [int(v) for v in text.split(",") if v]
+
+
+def sweep_specs(args, corpus, sha):
+    """Runs "h<H>-s<seed>" for every --widths x --seeds, with the sweep's run options."""
+    specs = []
+    for seed in args.seeds:
+        for h in args.widths:
+            if h % HEAD_DIM:
+                raise SystemExit("--widths: %d is not a multiple of head_dim %d" % (h, HEAD_DIM))
+            opts = dict(seed=seed, max_steps=args.steps, state_dtype=args.state_dtype,
+                        checkpoint_steps=args.checkpoint_steps or [args.steps])
+            specs.append(("h%d-s%d" % (h, seed), h, args.layers, args.out, corpus, sha, opts))
+    return specs
+
+
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="sample_data/runs")
     ap.add_argument("--jobs", type=int, default=2,
                     help="worker processes (each single-threaded; results do not depend on it)")
     ap.add_argument("--only", nargs="*", help="train only these runs (e.g. d16 d32)")
-    args = ap.parse_args()
+    sweep = ap.add_argument_group("size sweep (replaces the sample-data SIZES; runs h<H>-s<seed>)")
+    sweep.add_argument("--widths", type=int_list, help="hidden sizes, e.g. 16,32,64")
+    sweep.add_argument("--layers", type=int, default=4, help="decoder layers of every run")
+    sweep.add_argument("--seeds", type=int_list, default=[0], help="e.g. 0,1")
+    sweep.add_argument("--steps", type=int, default=MAX_STEPS, help="training steps")
+    sweep.add_argument("--checkpoint-steps", type=int_list, help="e.g. 100,500,1500")
+    sweep.add_argument("--state-dtype", choices=sorted(STATE_DTYPES), default="bfloat16",
+                       help="dtype of the saved optimizer state")
+    return ap.parse_args()
+
+
+def main():
+    args = parse_args()
     corpus, sha = load_corpus()
     os.makedirs(args.out, exist_ok=True)
-    sizes = [s for s in SIZES if not args.only or s[0] in args.only]
-    # biggest first so the parallel pool finishes evenly
-    specs = [(r, h, L, args.out, corpus, sha) for r, h, L in sorted(sizes, key=lambda s: -s[1])]
+    if args.widths:
+        # smallest first, seed-major: an interrupted sweep still has whole seeds
+        specs = sweep_specs(args, corpus, sha)
+        specs = [s for s in specs if not args.only or s[0] in args.only]
+    else:
+        sizes = [s for s in SIZES if not args.only or s[0] in args.only]
+        # biggest first so the parallel pool finishes evenly
+        specs = [(r, h, L, args.out, corpus, sha) for r, h, L in sorted(sizes, key=lambda s: -s[1])]
     t0 = time.time()
     if args.jobs > 1:
         import multiprocessing as mp
@@ -561,7 +630,7 @@ def main():
             results = pool.map(train_one, specs, chunksize=1)
     else:
         results = [train_one(s) for s in specs]
-    results.sort(key=lambda r: r["h"])
+    results.sort(key=lambda r: (r["h"], r["run"]))
     print("corpus: %d bytes, sha256 %s" % (len(corpus), sha))
     print("%-5s %5s %6s %9s %9s %10s %10s %9s %7s" % ("run", "H", "layers", "params",
           "non-emb", "loss@1", "loss@end", "eval@end", "sec"))
@@ -570,7 +639,8 @@ def main():
             r["run"], r["h"], r["layers"], r["params"], r["non_embedding"], r["first_loss"],
             r["last_loss"], r["eval_loss"], r["seconds"]))
     print("loss curve (mean training loss over the 10 steps ending at the step shown):")
-    shown = [10, 20, 50, 100, 150, 200, 250, 300]
+    shown = [10, 20, 50, 100, 150, 200, 250, 300] + [s for s in (500, 1000, 1500, 2000, 3000)
+                                                     if s <= results[-1]["curve"][-1][0]]
     print("%-5s " % "run" + " ".join("%7d" % s for s in shown))
     for r in results:
         c = dict(r["curve"])
