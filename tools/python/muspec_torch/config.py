@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from .safe_regex import MAX_NAME_LENGTH, regex_problem
+
 NS_CONFIG_FORMAT = "muspec.ns_config"
 TORCH_GROUPS_FORMAT = "muspec.torch_groups"
 SUPPORTED_VERSION = 1
@@ -127,6 +129,8 @@ class PatternEntry:
 
     def matches(self, name: str) -> bool:
         """Whether canonical ``name`` full-matches the regex with its layer index in range."""
+        if len(name) > MAX_NAME_LENGTH:  # bounds the matching time (safe_regex.py)
+            return False
         m = self.compiled.fullmatch(name)
         if m is None:
             return False
@@ -176,6 +180,15 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _is_finite(v) -> bool:
+    """A number that converts to a finite float: a 400-digit integer does not (it used to
+    raise an uncaught OverflowError from math.isfinite)."""
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -212,7 +225,7 @@ def _parse_triple(ctx: _Ctx, path: str, t) -> Tuple[float, float, float]:
     for j, v in enumerate(t):
         if not _is_number(v):
             ctx.fail(f"{path}[{j}]", f"expected a number, got {v!r}")
-        if not math.isfinite(v):
+        if not _is_finite(v):
             ctx.fail(f"{path}[{j}]", f"coefficient must be finite, got {v!r}")
         out.append(float(v))
     if not out[0] > 0:  # a is the gain at zero: a <= 0 would zero or flip small singular values
@@ -240,12 +253,12 @@ def _parse_schedule(ctx: _Ctx, path: str, obj) -> Schedule:
             ctx.fail(f"{path}.normalization", f"expected an object, got {norm!r}")
         if "delta" in norm and norm["delta"] is not None:
             delta = norm["delta"]
-            if not _is_number(delta) or not math.isfinite(delta) or delta < 0:
+            if not _is_number(delta) or not _is_finite(delta) or delta < 0:
                 ctx.fail(f"{path}.normalization.delta",
                          f"expected a finite number >= 0, got {delta!r}")
         if "epsilon" in norm and norm["epsilon"] is not None:
             eps = norm["epsilon"]
-            if not _is_number(eps) or not math.isfinite(eps) or eps < 0:
+            if not _is_number(eps) or not _is_finite(eps) or eps < 0:
                 ctx.fail(f"{path}.normalization.epsilon",
                          f"expected a finite number >= 0, got {eps!r}")
     return Schedule(steps, triples, float(delta), float(eps))
@@ -260,7 +273,7 @@ def _opt_str(ctx, path, obj, key):
 
 def _opt_num(ctx, path, obj, key):
     v = obj.get(key)
-    if v is not None and (not _is_number(v) or not math.isfinite(v)):
+    if v is not None and (not _is_number(v) or not _is_finite(v)):
         ctx.fail(f"{path}.{key}", f"expected a finite number or null, got {v!r}")
     return None if v is None else float(v)
 
@@ -300,6 +313,10 @@ def parse_name_pattern(ctx: _Ctx, path: str, regex: str, layers):
         compiled = re.compile(regex)
     except (re.error, OverflowError, RecursionError, ValueError) as e:
         ctx.fail(f"{path}.regex", f"invalid regular expression {regex!r}: {e}")
+    problem = regex_problem(regex)
+    if problem:
+        ctx.fail(f"{path}.regex", f"unsafe regular expression {regex!r}: {problem} "
+                                  f"(see muspec_torch/safe_regex.py)")
     if layers is None:
         return compiled, None
     if (not isinstance(layers, list) or len(layers) != 2

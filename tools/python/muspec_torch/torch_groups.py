@@ -22,8 +22,9 @@ from typing import List, Optional, Tuple
 import torch
 
 from .config import (ConfigError, NSConfig, TORCH_GROUPS_FORMAT, NS_CONFIG_FORMAT, _Ctx,
-                     _check_format, _is_int, _is_number, _parse_triple, canonical_name,
+                     _check_format, _is_finite, _is_int, _is_number, _parse_triple, canonical_name,
                      load_ns_config, parse_name_pattern, read_json)
+from .safe_regex import MAX_NAME_LENGTH
 from .mapping import (MappingError, _fmt_suggestions, _suggest, collect_named_parameters,
                       default_is_muon_eligible, map_parameters)
 
@@ -51,6 +52,8 @@ class TorchGroupSpec:
     def pattern_matches(self, canonical: str) -> bool:
         """Whether a name matches one of the group's ``patterns`` (regex full match, first
         capture group within ``layers``)."""
+        if len(canonical) > MAX_NAME_LENGTH:  # bounds the matching time (safe_regex.py)
+            return False
         for _, rx, layers in self.patterns or ():
             m = rx.fullmatch(canonical)
             if m is None:
@@ -111,7 +114,7 @@ def load_torch_groups(path_or_obj) -> TorchGroupsConfig:
         eps = g.get("eps", 1e-7)
         if eps is None:
             eps = 1e-7
-        if not _is_number(eps) or not math.isfinite(eps) or eps < 0:
+        if not _is_number(eps) or not _is_finite(eps) or eps < 0:
             ctx.fail(f"{path}.eps", f"expected a finite number >= 0, got {eps!r}")
         exact = g.get("exact", True)
         if not isinstance(exact, bool):
