@@ -78,7 +78,8 @@ namespace {
 
 using analysis::LawPrediction;
 
-// Matrix shape (rows, cols) of an operator in the model, when the config states the sizes.
+}  // namespace
+
 std::vector<int64_t> op_shape(const ModelConfig& c, const std::string& op) {
   const int64_t h = c.hidden_size, hd = c.head_dim, q = c.num_heads * hd, kv = c.num_kv_heads * hd;
   const int64_t ffn = c.intermediate_size;
@@ -92,6 +93,8 @@ std::vector<int64_t> op_shape(const ModelConfig& c, const std::string& op) {
   if (op == "down" && ffn > 0) return {h, ffn};
   return {};
 }
+
+namespace {
 
 std::vector<LawPrediction> usable_predictions(const analysis::LawSet& laws, const std::string& path,
                                               const LawsTarget& t, double quantile) {

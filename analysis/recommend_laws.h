@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "model/model_config.h"
 #include "ns_config.h"
 #include "recommend.h"
 
@@ -36,6 +37,11 @@ std::vector<std::string> family_muon_ops(const std::string& family);
 /// regex is a literal apart from its optional prefix group and the layer capture:
 /// prefix + "layers.<layer>.self_attn.q_proj.weight". nullopt otherwise.
 std::optional<std::string> concrete_name(const std::string& regex, int layer, const std::string& prefix);
+
+/// Matrix shape (rows, cols) of a Muon operator type in a model, when the config states the
+/// sizes (q: heads·head_dim × H, k/v: kv_heads·head_dim × H, o: H × heads·head_dim, gate/up:
+/// I × H, down: H × I, fused qkv and gate_up stacked); empty otherwise.
+std::vector<int64_t> op_shape(const ModelConfig& config, const std::string& op_type);
 
 /// Predicted mode. Throws UsageError when the laws have no law at the quantile on the rel_frob
 /// scale, the number of blocks is unknown or outside [1, 100000], or params is outside

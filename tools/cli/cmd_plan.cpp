@@ -1,8 +1,10 @@
 // muspec plan --spectra EARLY_SCAN.h5 (--budget FLOPS | --mean-steps K) [--by optype|layer]
 //             [--family F] [--band LO,HI] [--max-steps K] [--format muspec|torch-groups] -o ns_config.json
+//             [--transfer-layers L | --model-config config.json] [--depth-buckets N] [--naming F]
 // Observe-then-commit NS budget allocation (docs/ns-config.md "Budget planning").
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -15,6 +17,7 @@
 #include "ns/quality.h"
 #include "ns_config.h"
 #include "ns_plan.h"
+#include "plan_transfer.h"
 #include "recommend.h"
 #include "store/spectra_store.h"
 #include "torch_groups.h"
@@ -25,8 +28,10 @@ namespace {
 
 struct PlanArgs {
   std::string spectra, by = "optype", band, run, kind = "auto", format = "muspec", output, precision = "bf16";
+  std::string name_prefix;
   std::optional<int64_t> step;
   PlanOptions plan;
+  PlanTransfer transfer;  ///< used when target_layers or model_config is set
   bool quiet = false;
   std::string command_line;
 };
@@ -72,8 +77,31 @@ void print_plan(const PlanResult& r) {
   print_uniform_baseline(r);
 }
 
+bool wants_transfer(const PlanArgs& a) { return a.transfer.target_layers != 0 || !a.transfer.model_config.empty(); }
+
+// The measured model's block count (the runs of one plan share it).
+int source_layers(const NsInputs& in) {
+  int64_t layers = 0;
+  for (const NsMatrix& m : in.matrices) layers = std::max(layers, m.num_layers);
+  return static_cast<int>(layers);
+}
+
+// --transfer-layers / --model-config: rewrite the plan as (op type, depth bucket) patterns.
+std::vector<std::string> transfer(PlanArgs& a, const NsInputs& in, PlanResult& r) {
+  std::vector<std::string> uncovered;
+  a.transfer.source_layers = source_layers(in);
+  transfer_plan(r.config, a.transfer, &uncovered);
+  if (!a.quiet)
+    std::printf("transferred to %d blocks: %zu name patterns from %d relative-depth buckets per op type "
+                "(most steps within a bucket)\n",
+                r.config.extra["target"]["layers"].get<int>(), r.config.patterns.size(), a.transfer.depth_buckets);
+  for (const auto& u : uncovered) std::cerr << "muspec: not covered: " << u << "\n";
+  return uncovered;
+}
+
 int run_plan(PlanArgs a) {
-  check_paths({{"--spectra", a.spectra}, {"--family", a.plan.family}}, {{"-o", a.output}});
+  check_paths({{"--spectra", a.spectra}, {"--family", a.plan.family}, {"--model-config", a.transfer.model_config}},
+              {{"-o", a.output}});
   if (!a.band.empty()) a.plan.band = ns::parse_band(a.band);
   a.plan.precision = ns::parse_precision(a.precision);
   if (a.by == "optype") a.plan.by = PlanGrouping::OpType;
@@ -92,14 +120,15 @@ int run_plan(PlanArgs a) {
   r.config.provenance.inputs = {a.spectra};
   r.config.provenance.command = a.command_line;
   if (!a.quiet) print_plan(r);
+  const std::vector<std::string> uncovered = wants_transfer(a) ? transfer(a, in, r) : std::vector<std::string>{};
   std::vector<std::string> notes;
-  write_config(r.config, format, a.plan.max_steps, "", a.output, &notes);
+  write_config(r.config, format, a.plan.max_steps, a.name_prefix, a.output, &notes);
   for (const auto& n : notes) std::cerr << "muspec: torch-groups approximation (may exceed the budget): " << n << "\n";
   std::vector<std::string> skipped = in.skipped;
   skipped.insert(skipped.end(), r.skipped.begin(), r.skipped.end());
   for (const auto& s : skipped) std::cerr << "muspec: skipped " << s << "\n";
   if (!a.quiet) std::cerr << "muspec: wrote " << a.output << "\n";
-  return skipped.empty() ? kExitOk : kExitSkipped;
+  return skipped.empty() && uncovered.empty() ? kExitOk : kExitSkipped;
 }
 
 }  // namespace
@@ -126,6 +155,15 @@ Action setup_plan(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--format", a->format, "muspec | torch-groups (one repeated triple per group, for torch.optim.Muon)")
       ->capture_default_str();
+  sub.add_option("--transfer-layers", a->transfer.target_layers,
+                 "write name patterns for a model with this many blocks instead of per-parameter entries");
+  sub.add_option("--model-config", a->transfer.model_config,
+                 "target model's config.json for the transfer: blocks, shapes for FLOPs, naming family");
+  sub.add_option("--depth-buckets", a->transfer.depth_buckets,
+                 "relative-depth buckets per op type for the transfer (as fit --group optype,depth:N)")
+      ->capture_default_str();
+  sub.add_option("--naming", a->transfer.naming, "naming family of the transfer's patterns (default: the model config's, else llama)");
+  sub.add_option("--name-prefix", a->name_prefix, "prefix of concrete names in torch-groups output of a transfer (default: model. for llama)");
   sub.add_option("-o,--output", a->output, "configuration file to write")->required();
   sub.add_flag("-q,--quiet", a->quiet, "no table");
   return [a, &sub] {
