@@ -48,7 +48,7 @@ std::string quantile_label(double q) { return format_number("%g", q); }
 
 std::string summary_csv(const std::vector<SpectrumRecord>& records, const std::vector<double>& qs) {
   std::string out =
-      "name,file,tensor,slice,shape,rows,cols,dtype,transform,run,step,model_params,params_source,kind,parameter,op_type,layer,"
+      "name,file,tensor,slice,shape,rows,cols,dtype,transform,run,step,model_params,params_source,sharded,shards,kind,parameter,op_type,layer,"
       "num_layers,rel_depth,muon,method,device,floor,nonfinite,"
       "sigma_max,sigma_min,frobenius,nuclear,cond,stable_rank,effective_rank,below_floor";
   for (double q : qs) {
@@ -60,7 +60,7 @@ std::string summary_csv(const std::vector<SpectrumRecord>& records, const std::v
     out += csv_quote(r.name) + "," + csv_quote(r.file) + "," + csv_quote(r.tensor) + "," +
            std::to_string(r.slice) + "," + shape_string(r) + "," + std::to_string(r.rows) + "," +
            std::to_string(r.cols) + "," + r.dtype + "," + r.transform + "," + csv_quote(r.run) + "," +
-           std::to_string(r.step) + "," + std::to_string(r.model_params) + "," + r.params_source + "," + r.kind + "," + csv_quote(r.parameter) + "," +
+           std::to_string(r.step) + "," + std::to_string(r.model_params) + "," + r.params_source + "," + r.sharded + "," + std::to_string(r.shards) + "," + r.kind + "," + csv_quote(r.parameter) + "," +
            r.op_type + "," + std::to_string(r.layer) + "," + std::to_string(r.num_layers) + "," + num(r.rel_depth) + "," +
            (r.muon ? "true" : "false") + "," + r.method + "," + r.device + ",";
     const bool ok = analysed(r);
@@ -89,7 +89,8 @@ nlohmann::json summary_json(const std::vector<SpectrumRecord>& records, const st
                         {"slice", r.slice},     {"shape", {r.rows, r.cols}},
                         {"tensor_shape", r.tensor_shape},             {"dtype", r.dtype},
                         {"transform", r.transform}, {"nonfinite", r.nonfinite}, {"analysed", analysed(r)},
-                        {"run", r.run}, {"step", r.step}, {"model_params", r.model_params}, {"params_source", r.params_source}, {"kind", r.kind},
+                        {"run", r.run}, {"step", r.step}, {"model_params", r.model_params}, {"params_source", r.params_source},
+                        {"sharded", r.sharded}, {"shards", r.shards}, {"kind", r.kind},
                         {"parameter", r.parameter}, {"op_type", r.op_type}, {"layer", r.layer},
                         {"num_layers", r.num_layers}, {"rel_depth", r.rel_depth}, {"muon", r.muon},
                         {"transposed", r.transposed}};

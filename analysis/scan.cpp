@@ -200,6 +200,9 @@ JobOutcome run_job(const TensorJob& job, SpectralBackend& backend, const ScanOpt
   for (int64_t s = 0; s < job.slices; ++s) {
     SpectrumRecord rec = base_record(e, *job.labels, job.labels->tensors[job.entry], s, job.rows, job.cols, o);
     rec.device = device_name(backend.device());
+    const ShardingInfo sharding = job.source->sharding();
+    rec.sharded = sharding.format;
+    rec.shards = sharding.shards;
     try {
       // The handle (and its memory map) lives only while this matrix is analysed, so a scan's
       // resident memory stays near one matrix per worker, whatever the checkpoint size.
@@ -269,6 +272,7 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
     try {
       sources.push_back(open_tensor_file(f));
       if (sources.back()->entries().empty()) result.ignored.push_back({f, "", "the file holds no tensors"});
+      for (const auto& u : sources.back()->unreadable()) result.skipped.push_back({f, u.tensor, u.reason});
     } catch (const InputError& err) {
       result.skipped.push_back({err.file().empty() ? f : err.file(), err.tensor(), err.reason()});
     }

@@ -8,6 +8,8 @@ find_package(PkgConfig REQUIRED)
 # OpenBLAS provides BLAS and LAPACK; LAPACKE is the C interface on top.
 pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 pkg_check_modules(LAPACKE REQUIRED IMPORTED_TARGET lapacke)
+# zstd-compressed chunks of PyTorch Distributed Checkpoints (stream.zstd; Debian libzstd-dev).
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 find_package(HDF5 REQUIRED COMPONENTS C)
 
 add_library(muspec_hdf5 INTERFACE)

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/json_limits.h"
 #include "core/regular_file.h"
+#include "io/dcp.h"
 #include "io/tensor_source.h"
 
 namespace muspec {
@@ -57,9 +58,38 @@ void note_special_entry(const std::string& p, DiscoveredFiles& r) {
   (is_tensor_file_name(p) ? r.problems : r.ignored).push_back(p + ": " + why);
 }
 
+/// A PyTorch Distributed Checkpoint directory: `.metadata` beside `__R_K.distcp` shards. Its
+/// `.metadata` is the one file read; Megatron's common.pt beside it belongs to the checkpoint.
+struct DcpDirectories {
+  std::set<std::string> with_metadata, with_shards;
+  std::set<std::string> covered;
+};
+
+void note_dcp_file(const std::string& p, DcpDirectories& dcp) {
+  const fs::path path(p);
+  const std::string name = path.filename().string(), dir = path.parent_path().string();
+  if (name == ".metadata") dcp.with_metadata.insert(dir);
+  else if (ends_with(name, ".distcp")) dcp.with_shards.insert(dir);
+}
+
+/// `.metadata` files that are DCP indexes (a shard beside them), the files they cover, and a
+/// problem for each directory of shards without its `.metadata` (the writer saves it last).
+void settle_dcp(const DcpDirectories& dcp, std::vector<std::string>& found, std::set<std::string>& covered, DiscoveredFiles& r) {
+  for (const auto& dir : dcp.with_shards) {
+    if (!dcp.with_metadata.count(dir)) {
+      r.problems.push_back(dir + ": PyTorch Distributed Checkpoint shards (*.distcp) without their .metadata file: the "
+                                 "checkpoint is incomplete (DCP writes .metadata last) and cannot be read");
+      continue;
+    }
+    found.push_back((fs::path(dir) / ".metadata").string());
+    covered.insert((fs::path(dir) / "common.pt").string());  // Megatron torch_dist: iteration and args
+  }
+}
+
 void walk_directory(const fs::path& dir, DiscoveredFiles& r) {
   std::vector<std::string> found;
   std::set<std::string> covered;
+  DcpDirectories dcp;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -69,13 +99,15 @@ void walk_directory(const fs::path& dir, DiscoveredFiles& r) {
       if (type_ec || !it->is_directory(type_ec)) note_special_entry(p, r);
       continue;
     }
-    if (!is_tensor_file_name(p)) continue;
+    note_dcp_file(p, dcp);
+    if (!is_tensor_file_name(p) || is_dcp_metadata_name(p)) continue;
     found.push_back(p);
     if (ends_with(p, ".safetensors.index.json")) {
       auto s = shards_of_index(it->path());
       covered.insert(s.begin(), s.end());
     }
   }
+  settle_dcp(dcp, found, covered, r);
   for (const auto& p : found)
     if (!covered.count(p)) r.files.push_back(p);
 }
@@ -92,7 +124,7 @@ DiscoveredFiles discover_tensor_files(const std::vector<std::string>& paths) {
     } else if (fs::is_directory(st)) {
       const size_t before = r.files.size();
       walk_directory(p, r);
-      if (r.files.size() == before) r.problems.push_back(p + ": no tensor files (*.safetensors, *.npy, *.npz) found");
+      if (r.files.size() == before) r.problems.push_back(p + ": no tensor files (*.safetensors, *.npy, *.npz, torch.save files, DCP .metadata) found");
     } else if (!fs::is_regular_file(st)) {
       struct stat raw;
       r.problems.push_back(p + ": " + (::stat(p.c_str(), &raw) == 0 ? non_regular_reason(raw.st_mode) : "cannot stat"));

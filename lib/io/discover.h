@@ -16,7 +16,9 @@ struct DiscoveredFiles {
 /// problem, refused by type without being opened). Directories are walked recursively
 /// (symlinked directories are not followed) for names that is_tensor_file_name() accepts; a
 /// `*.safetensors.index.json` in a directory replaces the shards it names, so each tensor is
-/// listed once. In a directory, a tensor-named entry that is not a regular file (a FIFO, a
+/// listed once. A PyTorch Distributed Checkpoint directory (`.metadata` beside `*.distcp`) is
+/// listed as its `.metadata` (Megatron's `common.pt` beside it is part of it); shards without
+/// their `.metadata` are a problem. In a directory, a tensor-named entry that is not a regular file (a FIFO, a
 /// socket, a device, a broken symlink) is a problem; other such entries are listed as ignored,
 /// so that nothing is passed over without a word.
 DiscoveredFiles discover_tensor_files(const std::vector<std::string>& paths);

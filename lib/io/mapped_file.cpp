@@ -57,6 +57,26 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   return std::make_shared<const MappedFile>(path);
 }
 
+std::shared_ptr<const MappedFile> MappedFile::view(std::shared_ptr<const MappedFile> parent, uint64_t offset,
+                                                   uint64_t length, std::string label) {
+  if (offset > parent->size() || length > parent->size() - offset) throw UsageError("MappedFile::view: range outside " + parent->path());
+  std::shared_ptr<MappedFile> v(new MappedFile());
+  v->path_ = std::move(label);
+  v->data_ = parent->data() + offset;
+  v->size_ = length;
+  v->parent_ = std::move(parent);
+  return v;
+}
+
+std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::vector<uint8_t> bytes, std::string label) {
+  std::shared_ptr<MappedFile> f(new MappedFile());
+  f->path_ = std::move(label);
+  f->owned_ = std::move(bytes);
+  f->data_ = f->owned_.empty() ? kEmpty : f->owned_.data();
+  f->size_ = f->owned_.size();
+  return f;
+}
+
 std::string relative_path_problem(const std::string& name) {
   if (name.empty()) return "is empty";
   if (name.find('\0') != std::string::npos) return "contains a NUL byte";

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace muspec {
 
@@ -25,12 +26,22 @@ class MappedFile {
 
   /// Convenience: `std::make_shared<const MappedFile>(path)`.
   static std::shared_ptr<const MappedFile> open(const std::string& path);
+  /// Bytes [offset, offset + length) of `parent`, seen as a file of their own called `label`
+  /// (a chunk inside a DCP `.distcp` file). Keeps `parent` alive. Throws UsageError when the
+  /// range does not lie inside `parent` (callers check untrusted ranges first).
+  static std::shared_ptr<const MappedFile> view(std::shared_ptr<const MappedFile> parent, uint64_t offset,
+                                                uint64_t length, std::string label);
+  /// Bytes produced in memory (a decompressed chunk), seen as a file called `label`.
+  static std::shared_ptr<const MappedFile> from_bytes(std::vector<uint8_t> bytes, std::string label);
 
   const std::string& path() const { return path_; }
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
 
  private:
+  MappedFile() = default;  // view() and from_bytes()
+  std::shared_ptr<const MappedFile> parent_;  ///< view(): the mapping the bytes belong to
+  std::vector<uint8_t> owned_;                ///< from_bytes(): the bytes themselves
   std::string path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "io/dcp.h"
 #include "io/mapped_file.h"
 #include "io/npy.h"
 #include "io/npz.h"
@@ -15,7 +16,7 @@ namespace muspec {
 
 namespace {
 
-enum class Kind { Safetensors, SafetensorsIndex, Npy, Npz, Torch, Unknown };
+enum class Kind { Safetensors, SafetensorsIndex, Npy, Npz, Torch, Dcp, Unknown };
 
 bool ends_with(const std::string& s, const char* suffix) {
   const size_t n = std::strlen(suffix);
@@ -24,6 +25,7 @@ bool ends_with(const std::string& s, const char* suffix) {
 
 Kind kind_from_name(const std::string& path) {
   if (ends_with(path, ".safetensors.index.json")) return Kind::SafetensorsIndex;
+  if (is_dcp_metadata_name(path)) return Kind::Dcp;
   if (ends_with(path, ".safetensors")) return Kind::Safetensors;
   if (ends_with(path, ".npy")) return Kind::Npy;
   if (ends_with(path, ".npz")) return Kind::Npz;
@@ -56,17 +58,18 @@ std::unique_ptr<TensorSource> open_as(Kind k, const std::string& path) {
     case Kind::Npy: return open_npy(path);
     case Kind::Npz: return open_npz(path);
     case Kind::Torch: return TorchFile::open(path);
+    case Kind::Dcp: return DcpCheckpoint::open(path);
     default: break;
   }
   throw InputError(path, "", "unrecognised tensor file (expected .safetensors, "
-                             ".safetensors.index.json, .npy, .npz, or a torch.save .pt/.pth/.bin/.ckpt)");
+                             ".safetensors.index.json, .npy, .npz, a torch.save .pt/.pth/.bin/.ckpt, or a DCP .metadata)");
 }
 
 }  // namespace
 
 std::unique_ptr<TensorSource> open_tensor_file(const std::string& path) {
   const Kind by_name = kind_from_name(path);
-  if (by_name == Kind::SafetensorsIndex) return open_as(by_name, path);
+  if (by_name == Kind::SafetensorsIndex || by_name == Kind::Dcp) return open_as(by_name, path);
   Kind by_content;
   {
     const MappedFile f(path);
@@ -83,7 +86,7 @@ std::unique_ptr<TensorSource> open_tensor_file(const std::string& path) {
                                ? (by_content == Kind::Npy || by_content == Kind::Npz)
                                : by_content != by_name;
   if (contradicts) {
-    static const char* const kNames[] = {"a safetensors", "a safetensors index", "an .npy", "an .npz", "a torch.save", ""};
+    static const char* const kNames[] = {"a safetensors", "a safetensors index", "an .npy", "an .npz", "a torch.save", "a DCP metadata", ""};
     throw InputError(path, "", std::string("not ") + kNames[static_cast<int>(by_name)] + " file: " +
                                    describe(by_content));
   }

@@ -168,8 +168,9 @@ bool is_valid_utf8(std::string_view s, uint64_t* bad_offset) {
   return true;
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path)
-    : path_(path), file_(MappedFile::open(path)) {
+SafetensorsFile::SafetensorsFile(const std::string& path) : SafetensorsFile(MappedFile::open(path)) {}
+
+SafetensorsFile::SafetensorsFile(std::shared_ptr<const MappedFile> file) : path_(file->path()), file_(std::move(file)) {
   const uint64_t n = header_length(*file_);
   data_start_ = 8 + n;
   const std::string_view text(reinterpret_cast<const char*>(file_->data() + 8), n);

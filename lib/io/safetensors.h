@@ -31,6 +31,9 @@ class SafetensorsFile : public TensorSource {
  public:
   /// Maps and validates `path`. Throws InputError(path, tensor_or_empty, reason).
   explicit SafetensorsFile(const std::string& path);
+  /// Validates a safetensors file held in `file` (a byte range of a DCP `.distcp` file);
+  /// errors and entries name `file->path()`.
+  explicit SafetensorsFile(std::shared_ptr<const MappedFile> file);
 
   const std::string& path() const override { return path_; }
   const std::vector<TensorEntry>& entries() const override { return entries_; }

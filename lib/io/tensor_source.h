@@ -22,6 +22,17 @@ struct TensorEntry {
   std::string unsupported;         ///< when dtype is nullopt: the reader's reason ("object arrays hold Python pickles...")
 };
 
+/// How a source's tensors are stored when each is pieced together from several files.
+struct ShardingInfo {
+  std::string format;   ///< "" (not sharded), "dcp" (PyTorch Distributed Checkpoint), ...
+  int64_t shards = 0;   ///< shard files the checkpoint's tensors are pieced together from
+};
+
+/// A tensor a source holds but cannot offer, and why.
+struct UnreadableTensor {
+  std::string tensor, reason;
+};
+
 /// A source of named tensors. Implementations validate the whole file structure on open
 /// (every offset, length and shape bounds-checked) and load tensors lazily.
 /// load() is safe to call concurrently from several threads.
@@ -33,6 +44,11 @@ class TensorSource {
   virtual const std::vector<TensorEntry>& entries() const = 0;
   /// The tensor's bytes as a checked view. Throws InputError naming file and tensor.
   virtual TensorHandle load(size_t index) const = 0;
+  /// Sharded checkpoints: the format and the number of shard files ({} for a plain file).
+  virtual ShardingInfo sharding() const { return {}; }
+  /// Tensors present in the files that cannot be read as tensors (a scan reports each as
+  /// skipped), e.g. optimizer state in a layout that cannot be reassembled.
+  virtual std::vector<UnreadableTensor> unreadable() const { return {}; }
 };
 
 /// Opens a tensor file by content and name: `*.safetensors`, a sharded

@@ -29,8 +29,10 @@ std::optional<DType> storage_class_dtype(const std::string& name) {
   return std::nullopt;
 }
 
+}  // namespace
+
 /// `torch.<dtype>` globals (as passed to _rebuild_tensor_v3).
-std::optional<DType> torch_dtype(const std::string& name) {
+std::optional<DType> torch_dtype_from_name(const std::string& name) {
   static const std::pair<const char*, DType> table[] = {
       {"float64", DType::F64}, {"double", DType::F64}, {"float32", DType::F32}, {"float", DType::F32},
       {"float16", DType::F16}, {"half", DType::F16}, {"bfloat16", DType::BF16}, {"int64", DType::I64},
@@ -44,6 +46,8 @@ std::optional<DType> torch_dtype(const std::string& name) {
     if (name == n) return t;
   return std::nullopt;
 }
+
+namespace {
 
 struct Custom {  // payload of a Kind::Custom value made by this reader
   TorchTensorRef tensor;
@@ -121,7 +125,7 @@ ValuePtr torch_reduce(const Value& fn, const ValuePtr& args) {
     std::optional<DType> dt;
     if (q == "torch._utils._rebuild_tensor_v3") {
       const ValuePtr& d = arg(args, 6, "_rebuild_tensor_v3");
-      if (d->kind != Kind::Global || !(dt = torch_dtype(d->name))) throw pickle::PickleError(0, "_rebuild_tensor_v3 with an unknown dtype");
+      if (d->kind != Kind::Global || !(dt = torch_dtype_from_name(d->name))) throw pickle::PickleError(0, "_rebuild_tensor_v3 with an unknown dtype");
     }
     t.storage_offset = as_int(arg(args, 1, q.c_str()), "storage_offset");
     if (t.storage_offset < 0) throw pickle::PickleError(0, "negative storage_offset");
@@ -285,13 +289,15 @@ void TorchFile::open_legacy() {
   }
 }
 
-std::unique_ptr<TorchFile> TorchFile::open(const std::string& path) {
+std::unique_ptr<TorchFile> TorchFile::open(const std::string& path) { return open_mapped(MappedFile::open(path)); }
+
+std::unique_ptr<TorchFile> TorchFile::open_mapped(std::shared_ptr<const MappedFile> bytes) {
   std::unique_ptr<TorchFile> f(new TorchFile());
-  f->path_ = path;
-  f->file_ = MappedFile::open(path);
+  f->path_ = bytes->path();
+  f->file_ = std::move(bytes);
   if (has_zip_magic(f->file_->data(), f->file_->size())) f->open_zip();
   else if (f->file_->size() >= 2 && f->file_->data()[0] == 0x80) f->open_legacy();
-  else throw InputError(path, "", "not a torch.save file (neither a zip archive nor a legacy pickle stream)");
+  else throw InputError(f->path_, "", "not a torch.save file (neither a zip archive nor a legacy pickle stream)");
   return f;
 }
 

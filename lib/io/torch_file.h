@@ -43,6 +43,9 @@ class TorchFile : public TensorSource {
   const std::string& format() const { return format_; }
 
   static std::unique_ptr<TorchFile> open(const std::string& path);
+  /// Opens a torch.save archive held in `bytes` (a byte range of a larger file, or bytes
+  /// decompressed in memory: a DCP chunk); entries name `bytes->path()` as their file.
+  static std::unique_ptr<TorchFile> open_mapped(std::shared_ptr<const class MappedFile> bytes);
 
  private:
   struct Storage { uint64_t offset = 0, size = 0; };  // byte range in the mapping
@@ -58,6 +61,9 @@ class TorchFile : public TensorSource {
   std::vector<TorchTensorRef> refs_;              // parallel to entries_
   std::unordered_map<std::string, Storage> storages_;  // storage key -> bytes in the mapping
 };
+
+/// The DType of a `torch.<name>` dtype global ("float32", "bfloat16", "half", ...), or nullopt.
+std::optional<DType> torch_dtype_from_name(const std::string& name);
 
 /// True for names torch checkpoints commonly have: *.pt, *.pth, *.bin, *.ckpt.
 bool is_torch_file_name(const std::string& path);

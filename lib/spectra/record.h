@@ -26,6 +26,8 @@ struct SpectrumRecord {
   int64_t model_params = 0; ///< parameters of the model this matrix belongs to; 0 when unknown
   std::string params_source;  ///< how model_params was found: "manifest", "weights" (counted from the
                               ///< step's weight files), either with ":non-embedding"; "" when unknown
+  std::string sharded;      ///< the sharded checkpoint it was pieced together from ("dcp", ...); "" for a plain file
+  int64_t shards = 0;       ///< shard files of that checkpoint; 0 for a plain file
   std::string kind = "weight";  ///< weight, momentum, exp_avg, exp_avg_sq, or another state key
   std::string parameter;    ///< parameter name (canonical); "state[<id>]" when it could not be recovered
   std::string op_type = "other";  ///< q, k, v, qkv, o, gate, up, gate_up, down, embed, head, norm, other

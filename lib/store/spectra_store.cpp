@@ -69,6 +69,8 @@ void write_record(hid_t group, const std::string& dset_name, const SpectrumRecor
   h5::write_attr_i64(o, "step", r.step);
   h5::write_attr_i64(o, "model_params", r.model_params);
   h5::write_attr_string(o, "params_source", r.params_source);
+  h5::write_attr_string(o, "sharded", r.sharded);
+  h5::write_attr_i64(o, "shards", r.shards);
   h5::write_attr_string(o, "kind", r.kind);
   h5::write_attr_string(o, "parameter", r.parameter);
   h5::write_attr_string(o, "op_type", r.op_type);
@@ -140,6 +142,8 @@ void write_summary(hid_t group, const std::vector<SpectrumRecord>& records) {
   ints("step", &SpectrumRecord::step);
   ints("model_params", &SpectrumRecord::model_params);
   strings("params_source", &SpectrumRecord::params_source);
+  strings("sharded", &SpectrumRecord::sharded);
+  ints("shards", &SpectrumRecord::shards);
   strings("kind", &SpectrumRecord::kind);
   strings("parameter", &SpectrumRecord::parameter);
   strings("op_type", &SpectrumRecord::op_type);
@@ -231,6 +235,8 @@ SpectrumRecord read_record(hid_t dset) {
     r.step = h5::read_attr_i64(dset, "step");
     r.model_params = h5::read_attr_i64(dset, "model_params");
     if (h5::has_attr(dset, "params_source")) r.params_source = h5::read_attr_string(dset, "params_source");  // absent in stores written before it existed
+    if (h5::has_attr(dset, "sharded")) r.sharded = h5::read_attr_string(dset, "sharded");                     // likewise
+    if (h5::has_attr(dset, "shards")) r.shards = h5::read_attr_i64(dset, "shards");
     r.kind = h5::read_attr_string(dset, "kind");
     r.parameter = h5::read_attr_string(dset, "parameter");
     r.op_type = h5::read_attr_string(dset, "op_type");
