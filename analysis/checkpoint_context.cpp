@@ -83,12 +83,19 @@ int64_t step_from_directory_name(const std::string& name) {
 CheckpointContext context_of(const std::string& file, const std::vector<RunManifest>& sweep) {
   CheckpointContext c;
   const fs::path dir = fs::absolute(file).parent_path();
-  // The nearest ancestor named like a step is the step directory; its parent is the run.
+  // The nearest ancestor named like a step is the step directory; its parent is the run. A step
+  // directory inside another (HF Trainer + DeepSpeed: checkpoint-N/global_stepN/) is part of
+  // the outer one, which also holds the trainer's files.
   fs::path run_dir = dir;
   for (fs::path p = dir; !p.empty() && p != p.root_path(); p = p.parent_path()) {
     if (const int64_t s = step_from_directory_name(p.filename().string()); s >= 0) {
       c.step = s;
       c.step_dir = p.string();
+      while (p.has_parent_path() && p.parent_path() != p && step_from_directory_name(p.parent_path().filename().string()) >= 0) {
+        p = p.parent_path();
+        c.step = step_from_directory_name(p.filename().string());
+        c.step_dir = p.string();
+      }
       run_dir = p.parent_path();
       break;
     }

@@ -12,6 +12,7 @@
 #include "core/json_limits.h"
 #include "core/regular_file.h"
 #include "io/dcp.h"
+#include "io/deepspeed.h"
 #include "io/tensor_source.h"
 
 namespace muspec {
@@ -99,6 +100,7 @@ void walk_directory(const fs::path& dir, DiscoveredFiles& r) {
       if (type_ec || !it->is_directory(type_ec)) note_special_entry(p, r);
       continue;
     }
+    if (const std::string why = deepspeed_latest_problem(p); !why.empty()) r.problems.push_back(p + ": " + why);
     note_dcp_file(p, dcp);
     if (!is_tensor_file_name(p) || is_dcp_metadata_name(p)) continue;
     found.push_back(p);
@@ -108,6 +110,7 @@ void walk_directory(const fs::path& dir, DiscoveredFiles& r) {
     }
   }
   settle_dcp(dcp, found, covered, r);
+  group_deepspeed_checkpoints(found);  // a ZeRO tag directory is one checkpoint
   for (const auto& p : found)
     if (!covered.count(p)) r.files.push_back(p);
 }

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "io/dcp.h"
+#include "io/deepspeed.h"
 #include "io/mapped_file.h"
 #include "io/npy.h"
 #include "io/npz.h"
@@ -68,6 +69,7 @@ std::unique_ptr<TensorSource> open_as(Kind k, const std::string& path) {
 }  // namespace
 
 std::unique_ptr<TensorSource> open_tensor_file(const std::string& path) {
+  if (is_deepspeed_checkpoint_file(path)) return open_deepspeed_checkpoint(path);  // stands for the whole ZeRO checkpoint
   const Kind by_name = kind_from_name(path);
   if (by_name == Kind::SafetensorsIndex || by_name == Kind::Dcp) return open_as(by_name, path);
   Kind by_content;
