@@ -35,7 +35,7 @@ gzip -n -9 -c "$W/summary.csv" > "$D/summary.csv.gz"
 # 2. Laws: op type x relative-depth thirds (2 blocks of 6 per bucket), q = 0.05 and 0.5,
 #    burn-in auto, Gaussian null (200 draws per shape), bootstrap over matrices and steps.
 $M fit "$W/spectra.h5" -o "$D/laws.json" --csv "$D/fits.csv" --group optype,depth:3 --quantiles 0.05,0.5 \
-  --params non-embedding --bootstrap 1000 --seed 1 > "$D/fit.txt" 2> "$D/fit.stderr"
+  --params non-embedding --bootstrap 1000 --seed 1 --list-unsettled > "$D/fit.txt" 2> "$D/fit.stderr"
 #    The last two blocks on their own (late-layer o/down), and a fixed burn-in for comparison.
 $M fit "$W/spectra.h5" -o "$D/laws_last_blocks.json" --csv "$D/fits_last_blocks.csv" \
   --group optype,layer-from-end:2 --quantiles 0.05,0.5 --params non-embedding > "$D/fit_last_blocks.txt" 2>&1

@@ -65,8 +65,23 @@ def burn_in_table(series, level):
     print("|---|" + "---|" * len(steps))
     print("| median q/q_settled (q = %s) | " % level
           + " | ".join("%.2f" % statistics.median(by_step[s]) for s in steps) + " |")
-    print("| within ±10 %% of settled | " + " | ".join(
+    print("| within ±10 % of settled | " + " | ".join(
         "%d %%" % round(100 * sum(abs(v - 1) <= 0.1 for v in by_step[s]) / len(by_step[s])) for s in steps) + " |")
+
+
+def unsettled_table(stderr_path):
+    """Series that never settled (fit --list-unsettled), per op type and quantile level."""
+    count = defaultdict(int)
+    pattern = re.compile(r"unsettled: run '([^']+)', \S+\.(\w+)_proj\.weight, q=([0-9.]+)")
+    for line in open(stderr_path):
+        m = pattern.search(line)
+        if m:
+            count[(m.group(2), m.group(3))] += 1
+    levels = sorted({lv for _, lv in count})
+    print("| level | " + " | ".join(OPS) + " |")
+    print("|---|" + "---|" * len(OPS))
+    for lv in levels:
+        print("| %s | " % lv + " | ".join(str(count[(op, lv)]) for op in OPS) + " |")
 
 
 def settled_table(series, level):
@@ -117,18 +132,20 @@ def laws_summary(laws_path):
 
 
 def config_table(dir_):
-    print("| run | NS FLOPs / Keller×5 | steps (min–max) | params with > 5 steps | ≤ 4 steps | fragile | steps added by --verify |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | NS FLOPs / Keller×5 | steps (min–max) | params with > 5 steps | ≤ 4 steps | fragile | "
+          "steps added by --verify | ℓ < 3e-3 (bf16 floor) | requirement not met |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for path in sorted(glob.glob(os.path.join(dir_, "configs", "ns_config_*.json")),
                        key=lambda p: (width_of(os.path.basename(p)[10:-5]), p)):
         c = json.load(open(path))
         ps = list(c["parameters"].values())
         steps = [p["steps"] for p in ps]
-        print("| %s | %.3f | %d–%d | %d | %d | %d | %d |" % (
+        print("| %s | %.3f | %d–%d | %d | %d | %d | %d | %d | %d |" % (
             os.path.basename(path)[10:-5], c["totals"]["ratio"], min(steps), max(steps),
             sum(s > 5 for s in steps), sum(s <= 4 for s in steps),
             sum(1 for p in ps if p.get("stability", {}).get("fragile")),
-            sum(p.get("verified", {}).get("added_steps", 0) for p in ps)))
+            sum(p.get("verified", {}).get("added_steps", 0) for p in ps),
+            sum(p["lower_bound"] < 3e-3 for p in ps), sum(not p["requirement_met"] for p in ps)))
 
 
 def steps_by_op(dir_):
@@ -171,6 +188,8 @@ def main():
         ("Runs", lambda: runs_table(series, a.runs)),
         ("Burn-in, q = 0.05", lambda: burn_in_table(series, "0.05")),
         ("Burn-in, q = 0.5", lambda: burn_in_table(series, "0.5")),
+        ("Series that never settled (of 2 per matrix and run)",
+         lambda: unsettled_table(os.path.join(a.dir, "fit.stderr"))),
         ("Settled q0.05 (sigma/||G||_F)", lambda: settled_table(series, "0.05")),
         ("Laws summary", lambda: laws_summary(os.path.join(a.dir, "laws.json"))),
         ("Laws q = 0.05", lambda: laws_table(os.path.join(a.dir, "laws.json"), 0.05)),
