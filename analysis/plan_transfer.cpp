@@ -118,8 +118,8 @@ void add_op_patterns(NsConfig& plan, const std::vector<BucketEntry>& buckets, co
     plan.patterns.push_back(pattern_for(*hit, *regex, layer, shape));
   }
   if (uncovered && !missing.empty())
-    uncovered->push_back(op + " in " + std::to_string(missing.size()) + " target block(s) from block " +
-                         std::to_string(missing.front()) + ": no measured matrix in that depth bucket; the default applies");
+    uncovered->push_back(op + " in target blocks " + ranges_text(missing) +
+                         ": no measured matrix in their depth bucket; the default applies");
 }
 
 nlohmann::json transfer_json(const std::vector<BucketEntry>& buckets, const PlanTransfer& t, const Target& target) {

@@ -175,7 +175,8 @@ NsConfigPattern make_pattern(const LawPrediction& p, const std::string& op, cons
   return pat;
 }
 
-// "0-3, 7, 9-10" for sorted block indices.
+}  // namespace
+
 std::string ranges_text(const std::vector<int>& v) {
   std::string out;
   for (size_t i = 0; i < v.size();) {
@@ -186,8 +187,6 @@ std::string ranges_text(const std::vector<int>& v) {
   }
   return out;
 }
-
-}  // namespace
 
 NsConfig recommend_predicted(const std::string& laws_path, const LawsTarget& t, const RecommendOptions& o,
                              std::vector<std::string>* uncovered, std::vector<std::string>* notes) {

@@ -43,6 +43,9 @@ std::optional<std::string> concrete_name(const std::string& regex, int layer, co
 /// I × H, down: H × I, fused qkv and gate_up stacked); empty otherwise.
 std::vector<int64_t> op_shape(const ModelConfig& config, const std::string& op_type);
 
+/// "0-3, 7, 9-10" for sorted block indices.
+std::string ranges_text(const std::vector<int>& blocks);
+
 /// Predicted mode. Throws UsageError when the laws have no law at the quantile on the rel_frob
 /// scale, the number of blocks is unknown or outside [1, 100000], or params is outside
 /// [1e3, 1e15]; InputError (file and laws[i]) when a law's prediction is not credible
