@@ -225,14 +225,29 @@ Id create_group(hid_t loc, const std::string& name, bool track_order) {
             ctx.c_str());
 }
 
+/// Untrusted files: only hard links are followed. An external link names another file (which
+/// may be a FIFO that blocks open() forever, or a file the user never gave); a soft link may
+/// point anywhere, including through an external link. Both are refused before traversal.
+void require_hard_link(hid_t loc, const std::string& name) {
+  H5L_info_t info;
+  check(H5Lget_info(loc, name.c_str(), &info, H5P_DEFAULT), ("cannot look up '" + name + "'").c_str());
+  if (info.type == H5L_TYPE_HARD) return;
+  const char* kind = info.type == H5L_TYPE_EXTERNAL ? "an external link (to another file)"
+                     : info.type == H5L_TYPE_SOFT   ? "a soft link"
+                                                    : "a user-defined link";
+  throw Failure("'" + name + "' is " + kind + "; muspec follows only hard links inside the file it reads");
+}
+
 Id open_group(hid_t loc, const std::string& name) {
   if (!link_exists(loc, name)) throw Failure("group '" + name + "' is missing");
+  require_hard_link(loc, name);
   return Id(H5Gopen2(loc, name.c_str(), H5P_DEFAULT), H5Gclose,
             ("'" + name + "' is not a group").c_str());
 }
 
 Id open_dataset(hid_t loc, const std::string& name) {
   if (!link_exists(loc, name)) throw Failure("dataset '" + name + "' is missing");
+  require_hard_link(loc, name);
   return Id(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose,
             ("'" + name + "' is not a dataset").c_str());
 }

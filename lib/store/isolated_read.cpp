@@ -1,0 +1,98 @@
+#include "store/isolated_read.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "core/error.h"
+
+namespace muspec {
+
+namespace {
+
+constexpr int kProbeDone = 0;  ///< the child's only "finished" status; any other is a crash
+
+[[noreturn]] void run_child(const std::function<void()>& probe, int done_fd) {
+  const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (devnull >= 0) {
+    ::dup2(devnull, STDOUT_FILENO);
+    ::dup2(devnull, STDERR_FILENO);
+  }
+  (void)done_fd;  // held open until exit: its closing tells the parent the child is gone
+  try {
+    probe();
+  } catch (...) {  // an error is a result too: the parent's own read reports it
+  }
+  ::_exit(kProbeDone);  // no atexit handlers, no flushing of the parent's buffers
+}
+
+/// Waits for `pid` until the deadline (the child's end of `done_fd`'s pipe closes when it
+/// exits or dies, so no polling); kills it past the deadline. Returns the wait status, or -1
+/// for a timeout.
+int wait_until(pid_t pid, int done_fd, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{done_fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    if (r > 0) break;  // closed: the child is gone (it writes nothing)
+    if (r < 0 && errno != EINTR) break;
+  }
+  int status = 0;
+  for (;;) {
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) return 0;  // reaped elsewhere: nothing more to learn
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // closed its pipe, not yet reaped
+  }
+  ::kill(pid, SIGKILL);
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return -1;
+}
+
+}  // namespace
+
+void probe_in_child(const std::string& path, const std::function<void()>& probe, double timeout_s) {
+  if (const char* env = std::getenv("MUSPEC_H5_ISOLATION"); env != nullptr && std::strcmp(env, "off") == 0) return;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return;  // cannot isolate (descriptor limit): read in-process as before
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {  // cannot isolate (process limit): read in-process as before
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return;
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    run_child(probe, fds[1]);
+  }
+  ::close(fds[1]);
+  const int status = wait_until(pid, fds[0], timeout_s);
+  ::close(fds[0]);
+  if (status == -1)
+    throw InputError(path, "", "reading it with libhdf5 did not finish within " + std::to_string(static_cast<int>(timeout_s)) +
+                                   " s (a corrupt or crafted HDF5 file)");
+  if (WIFSIGNALED(status))
+    throw InputError(path, "", std::string("libhdf5 crashed reading it (") + strsignal(WTERMSIG(status)) +
+                                   "): a corrupt or crafted HDF5 file");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != kProbeDone)
+    throw InputError(path, "", "libhdf5 failed reading it (the reading process exited with status " +
+                                   std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + "): a corrupt or crafted HDF5 file");
+}
+
+}  // namespace muspec

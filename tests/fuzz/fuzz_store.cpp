@@ -1,0 +1,95 @@
+// libFuzzer target: the spectra store reader (read_spectra_h5), which fit, recommend, plan and
+// ns eval run on spectra.h5 files they did not write. An input that starts with the HDF5
+// signature is used as the whole file; any other input is a list of edits applied to a small
+// valid store built once at start-up (3 bytes each: a 16-bit offset, modulo the store's size,
+// and the byte to write there; a trailing odd byte truncates the store to that fraction of its
+// size), so even an empty corpus starts from a well-formed file. The result is written to a
+// scratch file and read. Expected failures are muspec::Error; a crash, sanitizer report, other
+// exception or hang is a finding. libhdf5 itself runs in a child process inside the reader
+// (store/isolated_read.h): set MUSPEC_H5_ISOLATION=off to fuzz libhdf5 directly (it crashes on
+// some inputs; see docs/reliability.md). Build and run: tests/fuzz/README.md.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "fuzz_common.h"
+#include "spectra/summary.h"
+#include "store/spectra_store.h"
+
+namespace {
+
+using namespace muspec;
+using namespace muspec_fuzz;  // finding, note, temp_path, write_file: fuzz_common.h
+
+SpectrumRecord seed_record(const std::string& name, std::vector<double> sigma) {
+  SpectrumRecord r;
+  r.name = r.tensor = r.parameter = name;
+  r.file = "model.safetensors";
+  r.rows = r.cols = static_cast<int64_t>(sigma.size());
+  r.tensor_shape = {r.rows, r.cols};
+  r.dtype = "BF16";
+  r.transform = "none";
+  r.method = "svd";
+  r.device = "cpu";
+  r.kind = "weights";
+  r.run = "run";
+  r.floor = 1e-12;
+  double frob2 = 0;
+  for (double s : sigma) frob2 += s * s;
+  r.summary = summarize_spectrum(sigma, std::sqrt(frob2), r.floor, {0.05, 0.5, 0.95});
+  r.sigma = std::move(sigma);
+  return r;
+}
+
+/// The bytes of a small valid store: two analysed records and one that was not analysed.
+const std::string& seed_store() {
+  static const std::string bytes = [] {
+    SpectraFile f;
+    f.attributes = {{"muspec_version", "fuzz"}, {"quantiles", "[0.05,0.5,0.95]"}};
+    f.records = {seed_record("layers.0.w", {0.25, 1.0, 2.0}), seed_record("layers.1.w", {0.5, 4.0})};
+    SpectrumRecord nan = seed_record("layers.2.w", {});
+    nan.rows = nan.cols = 3;
+    nan.tensor_shape = {3, 3};
+    nan.nonfinite = 2;
+    f.records.push_back(nan);
+    const std::string path = temp_path(".seed.h5");
+    write_spectra_h5(path, f);
+    FILE* in = std::fopen(path.c_str(), "rb");
+    std::string s;
+    char buf[4096];
+    for (size_t n; in && (n = std::fread(buf, 1, sizeof buf, in)) > 0;) s.append(buf, n);
+    if (in) std::fclose(in);
+    if (s.empty()) finding("cannot build the seed store");
+    return s;
+  }();
+  return bytes;
+}
+
+std::string mutant(const uint8_t* data, size_t size) {
+  std::string s = seed_store();
+  size_t i = 0;
+  for (; i + 3 <= size; i += 3) s[(static_cast<size_t>(data[i]) | static_cast<size_t>(data[i + 1]) << 8) % s.size()] = static_cast<char>(data[i + 2]);
+  if (i < size) s.resize(s.size() * data[i] / 256);
+  return s;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const bool whole = size >= 8 && std::memcmp(data, "\x89HDF\r\n\x1a\n", 8) == 0;
+  const std::string bytes = whole ? std::string(reinterpret_cast<const char*>(data), size) : mutant(data, size);
+  const std::string& path = temp_path(".h5");
+  write_file(path, bytes.data(), bytes.size());
+  try {
+    const SpectraFile f = read_spectra_h5(path);
+    for (const auto& r : f.records)
+      if (!spectrum_record_problem(r).empty()) finding("the reader returned a record that breaks the store's rules: " + r.name);
+    g_sink = f.records.size() + f.attributes.size();
+  } catch (const Error& e) {
+    note(e.what());
+  }
+  return 0;
+}
