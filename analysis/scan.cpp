@@ -9,7 +9,11 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/memory_budget.h"
 #include "core/parallel.h"
+#include "file_watch.h"
+#include "io/bus_guard.h"
+#include "io/pickle_danger.h"
 #include "io/discover.h"
 #include "io/tensor_source.h"
 #include "progress.h"
@@ -52,6 +56,32 @@ std::string reason_to_ignore(const TensorEntry& e, const ScanOptions& o) {
   return "";
 }
 
+/// Admits a matrix's decoded size against the memory budget before anything is allocated
+/// (core/memory_budget.h): a float64 copy of one slice and as much again for the solver. This
+/// is what stops a tiny file declaring a huge view (a stride-0 expand() of 32768x32768 in a
+/// 632-byte .pt): such views are legal torch files and analysed like any matrix when they fit.
+std::string over_budget(const TensorJob& job) {
+  const uint64_t bytes = 2 * static_cast<uint64_t>(job.rows) * static_cast<uint64_t>(job.cols) * sizeof(double);
+  try {
+    admit_allocation(bytes, "", "", "a float64 copy of the " + std::to_string(job.rows) + "x" + std::to_string(job.cols) +
+                                        " matrix and the solver's workspace");
+  } catch (const InputError& err) {
+    return err.reason();
+  }
+  return "";
+}
+
+/// Once per file: its pickle names callables that would run code under Python's unpickler.
+void warn_dangerous_callables(const std::string& file, const std::vector<std::string>& names, ScanResult& result) {
+  if (names.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < names.size() && i < 5; ++i) list += (i ? ", " : "") + names[i];
+  if (names.size() > 5) list += ", ... (" + std::to_string(names.size()) + " in all)";
+  result.notices.push_back("warning: " + file + ": its pickle tries to call " + list +
+                           ". muspec never runs pickled code, but torch.load(weights_only=False) or pickle.load on "
+                           "this file would: do not load it in Python");
+}
+
 std::vector<TensorJob> select_tensors(const std::vector<std::unique_ptr<TensorSource>>& sources,
                                       const std::vector<SourceLabels>& labels, const ScanOptions& o, ScanResult& result) {
   const std::regex include(o.include_regex.empty() ? "" : o.include_regex);
@@ -76,6 +106,10 @@ std::vector<TensorJob> select_tensors(const std::vector<std::unique_ptr<TensorSo
       for (size_t d = 0; d + 2 < e.shape.size(); ++d) overflow |= __builtin_mul_overflow(job.slices, e.shape[d], &job.slices);
       if (overflow || job.rows > (int64_t{1} << 31) / std::max<int64_t>(1, job.cols)) {  // > 2^31 elements per matrix
         result.skipped.push_back({e.file, e.name, "shape " + shape_text(e.shape) + " is too large to analyse"});
+        continue;
+      }
+      if (std::string why_not = over_budget(job); !why_not.empty()) {
+        result.skipped.push_back({e.file, e.name, std::move(why_not)});
         continue;
       }
       jobs.push_back(job);
@@ -192,8 +226,23 @@ void analyse_parts(const SpectrumRecord& rec, const MatrixView& m, const std::ve
   }
 }
 
+JobOutcome analyse_slices(const TensorJob& job, SpectralBackend& backend, const ScanOptions& o);
+
+/// Loads, converts and analyses every slice of one tensor; drops what was computed when the
+/// file changed under the read (a SIGBUS on its mapping, or a new size or mtime).
+JobOutcome run_job(const TensorJob& job, SpectralBackend& backend, const ScanOptions& o, const FileWatch& watch) {
+  const uint64_t faults = bus_faults_on_this_thread();
+  JobOutcome out = analyse_slices(job, backend, o);
+  const TensorEntry& e = job.source->entries()[job.entry];
+  std::string changed = bus_faults_on_this_thread() != faults ? kTruncatedDuringScan : watch.change(e.file);
+  if (changed.empty()) return out;
+  JobOutcome dropped;
+  dropped.skipped.push_back({e.file, e.name, std::move(changed)});
+  return dropped;
+}
+
 /// Loads, converts and analyses every slice of one tensor. Never throws for input problems.
-JobOutcome run_job(const TensorJob& job, SpectralBackend& backend, const ScanOptions& o) {
+JobOutcome analyse_slices(const TensorJob& job, SpectralBackend& backend, const ScanOptions& o) {
   JobOutcome out;
   const TensorEntry& e = job.source->entries()[job.entry];
   const auto& parts = job.labels->tensors[job.entry].parts;
@@ -268,9 +317,17 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
   for (const auto& p : found.problems) result.skipped.push_back({p.substr(0, p.find(": ")), "", p.substr(p.find(": ") + 2)});
   for (const auto& p : found.ignored) result.notices.push_back("ignored " + p);
   std::vector<std::unique_ptr<TensorSource>> sources;
+  FileWatch watch;
   for (const auto& f : found.files) {
     try {
-      sources.push_back(open_tensor_file(f));
+      watch.remember(f);
+      const uint64_t faults = bus_faults_on_this_thread();
+      pickle::DangerousCallableLog dangerous;
+      auto source = open_tensor_file(f);
+      warn_dangerous_callables(f, dangerous.names(), result);
+      if (bus_faults_on_this_thread() != faults) throw InputError(f, "", "the file changed during the scan: it was truncated while its header was read");
+      for (const auto& e : source->entries()) watch.remember(e.file);
+      sources.push_back(std::move(source));
       if (sources.back()->entries().empty()) result.ignored.push_back({f, "", "the file holds no tensors"});
       for (const auto& u : sources.back()->unreadable()) result.skipped.push_back({f, u.tensor, u.reason});
     } catch (const InputError& err) {
@@ -288,7 +345,7 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
   // Stage 3: compute.
   std::vector<JobOutcome> outcomes(jobs.size());
   auto run_one = [&](size_t i) {
-    outcomes[i] = run_job(jobs[i], *backend, o);
+    outcomes[i] = run_job(jobs[i], *backend, o, watch);
     if (progress) progress->advance(jobs[i].bytes, jobs[i].source->entries()[jobs[i].entry].name);
   };
   const int saved_blas_threads = blas_threads();

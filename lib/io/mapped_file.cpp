@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/regular_file.h"
+#include "io/bus_guard.h"
 
 namespace muspec {
 
@@ -47,10 +48,18 @@ MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
   if (p == MAP_FAILED) fail(path_, "mmap", errno);
   mapping_ = p;
   data_ = static_cast<const uint8_t*>(p);
+  // A file truncated while mapped raises SIGBUS on the next read past its new end; the guard
+  // turns that into zero bytes and a fault count that readers of this mapping check.
+  guard_slot_ = register_guarded_mapping(p, size_);
 }
 
 MappedFile::~MappedFile() {
+  unregister_guarded_mapping(guard_slot_);
   if (mapping_ != nullptr) ::munmap(mapping_, static_cast<size_t>(size_));
+}
+
+uint64_t MappedFile::faults() const {
+  return parent_ != nullptr ? parent_->faults() : guarded_mapping_faults(guard_slot_);  // a view: its file's
 }
 
 std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {

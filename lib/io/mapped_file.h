@@ -37,6 +37,9 @@ class MappedFile {
   const std::string& path() const { return path_; }
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
+  /// SIGBUS faults taken on this mapping (the file shrank while it was read; see
+  /// io/bus_guard.h): the bytes read since the fault are zeros, not the file's.
+  uint64_t faults() const;
 
  private:
   MappedFile() = default;  // view() and from_bytes()
@@ -46,6 +49,7 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
   void* mapping_ = nullptr;  ///< what munmap() needs; null for an empty file
+  int64_t guard_slot_ = -1;  ///< registration with the SIGBUS guard (io/bus_guard.h)
 };
 
 /// Empty when `name` is a safe relative path (for a shard named in an index or a ZIP member):

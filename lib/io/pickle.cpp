@@ -1,7 +1,11 @@
 #include "io/pickle.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
+
+#include "core/memory_budget.h"
+#include "io/pickle_danger.h"
 
 namespace muspec::pickle {
 
@@ -45,7 +49,7 @@ bool is_allowed_builtin(const std::string& m, const std::string& n) {
 class Machine {
  public:
   Machine(const uint8_t* data, uint64_t size, const ReduceHook& hook, const ParseLimits& limits)
-      : p_(data), size_(size), hook_(hook), limits_(limits) {}
+      : p_(data), size_(size), hook_(hook), limits_(limits), max_bytes_(byte_limit(size, limits)) {}
 
   ValuePtr run(uint64_t* consumed);
 
@@ -72,8 +76,21 @@ class Machine {
     return s;
   }
 
+  static uint64_t byte_limit(uint64_t size, const ParseLimits& limits) {
+    if (limits.max_bytes != 0) return limits.max_bytes;
+    return std::min(memory_budget(), size + (uint64_t{1} << 30));
+  }
+  /// Counts `n` more bytes held by values (never released: a running total of what was built).
+  void charge(uint64_t n) {
+    if (n > max_bytes_ || bytes_ > max_bytes_ - n)
+      fail("the values would hold more than " + byte_size_text(max_bytes_) + " of memory (" +
+           (limits_.max_bytes != 0 ? "the reader's limit" : "the pickle's size plus 1 GiB, or the memory budget if smaller") +
+           "): a small pickle that copies its data many times is refused");
+    bytes_ += n;
+  }
   ValuePtr fresh(Kind k) {
     if (++values_ > limits_.max_values) fail("more than " + std::to_string(limits_.max_values) + " values");
+    charge(sizeof(Value) + 16);  // the value and its shared_ptr control block
     return make_value(k);
   }
   ValuePtr pop() {
@@ -90,6 +107,7 @@ class Machine {
     if (marks_.empty()) fail("no MARK on the stack");
     const size_t m = marks_.back();
     marks_.pop_back();
+    charge((stack_.size() - m) * sizeof(ValuePtr));
     std::vector<ValuePtr> items(stack_.begin() + static_cast<std::ptrdiff_t>(m), stack_.end());
     stack_.resize(m);
     return items;
@@ -107,6 +125,7 @@ class Machine {
     if (v.nested) fail(std::string(op) + " on a container that is already nested in another (recursive structures are refused)");
   }
   ValuePtr container(Kind k, std::vector<ValuePtr> items) {
+    charge(items.size() * sizeof(ValuePtr));  // set(x), list(x), ...: a copy of x's slots
     ValuePtr v = fresh(k);
     for (auto& c : items) adopt(*v, c);
     v->items = std::move(items);
@@ -134,6 +153,7 @@ class Machine {
     // Picklers number memo slots 0, 1, 2, ...: an index beyond the limit is never legitimate.
     if (index >= limits_.max_memo) fail("memo index " + std::to_string(index) + " beyond the limit of " + std::to_string(limits_.max_memo));
     if (memo_.size() >= limits_.max_memo && !memo_.count(index)) fail("memo larger than " + std::to_string(limits_.max_memo) + " entries");
+    if (!memo_.count(index)) charge(64);  // a hash-map node
     memo_[index] = top();
   }
   ValuePtr memo_get(uint64_t index) {
@@ -144,6 +164,8 @@ class Machine {
   ValuePtr make_global(const std::string& module, const std::string& name) {
     if (is_forbidden_module(module) && !is_allowed_builtin(module, name))
       fail("refused global " + module + "." + name + " (nothing is ever executed)");
+    charge(module.size() + name.size());  // STACK_GLOBAL copies two (memoised) strings each time
+    DangerousCallableLog::note(module, name);  // named, never called: the caller may warn
     ValuePtr g = fresh(Kind::Global);
     g->module = module;
     g->name = name;
@@ -180,11 +202,13 @@ class Machine {
       return container(k, first->items);
     }
     if (builtins && fn.name == "bytearray" && first && first->kind == Kind::Bytes) {
+      charge(first->text.size());
       ValuePtr b = fresh(Kind::Bytes);
       b->text = first->text;
       return b;
     }
     if (fn.module == "_codecs" && fn.name == "encode" && first && first->kind == Kind::String) {
+      charge(first->text.size());
       ValuePtr b = fresh(Kind::Bytes);
       const std::string& s = first->text;  // UTF-8 of code points < 256 -> one byte each
       for (size_t i = 0; i < s.size(); ++i) {
@@ -200,6 +224,7 @@ class Machine {
   ValuePtr text_value(Kind k, uint64_t length) {
     ValuePtr v = fresh(k);
     const uint8_t* q = take(length);
+    charge(length);
     v->text.assign(reinterpret_cast<const char*>(q), length);
     return v;
   }
@@ -212,9 +237,10 @@ class Machine {
   bool step();
 
   const uint8_t* p_;
-  uint64_t size_, pos_ = 0, op_pos_ = 0, values_ = 0;
+  uint64_t size_, pos_ = 0, op_pos_ = 0, values_ = 0, bytes_ = 0;
   const ReduceHook& hook_;
   const ParseLimits& limits_;
+  const uint64_t max_bytes_;
   std::vector<ValuePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, ValuePtr> memo_;

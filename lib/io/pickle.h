@@ -9,8 +9,8 @@
 // its arguments and state, so tensors nested inside unknown objects stay reachable.
 //
 // Safety: every length is checked against the bytes left; containers may not be modified once
-// nested inside another (so no cycles can form); nesting depth, memo size and value count are
-// capped (ParseLimits). Errors are PickleError with the byte offset.
+// nested inside another (so no cycles can form); nesting depth, memo size, value count and the
+// bytes the values hold are capped (ParseLimits). Errors are PickleError with the byte offset.
 #pragma once
 
 #include <cstdint>
@@ -68,6 +68,11 @@ struct ParseLimits {
   size_t max_memo = size_t{1} << 22;        ///< memo entries
   int max_depth = 512;                      ///< nesting of containers
   uint64_t max_values = uint64_t{1} << 26;  ///< values created
+  /// Bytes of memory the values may hold: strings, names copied into globals, copies made by
+  /// set()/_codecs.encode()/bytearray(), container slots, the values themselves. 0: the
+  /// pickle's own size plus 1 GiB, and never more than the decode memory budget
+  /// (core/memory_budget.h), so a few MB cannot copy one memoised string into gigabytes.
+  uint64_t max_bytes = 0;
 };
 
 /// Called for REDUCE/NEWOBJ of a Global: return a replacement value (e.g. an OrderedDict as a

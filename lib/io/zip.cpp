@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/memory_budget.h"
 
 namespace muspec {
 
@@ -209,6 +210,8 @@ uint32_t crc_of(const uint8_t* p, uint64_t n) {
 }
 
 std::vector<uint8_t> allocate(const std::string& file, const ZipMember& m, uint64_t n) {
+  // Before the zero-filled buffer exists: a member may declare up to 1032 times its size.
+  admit_allocation(n, file, "", "member '" + m.name + "' inflated");
   try {
     return std::vector<uint8_t>(n);
   } catch (const std::bad_alloc&) {

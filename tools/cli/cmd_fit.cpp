@@ -95,8 +95,12 @@ int run_fit_command(FitArgs& a) {
   r.laws.inputs = inputs;
   r.laws.muspec_version = kVersion;
   r.laws.created = now_iso8601();
-  write_laws_json(a.laws_out, r.laws);
-  if (!a.csv_out.empty()) write_file_atomically(a.csv_out, laws_csv(r.laws));
+  {
+    OutputTransaction outputs;  // laws.json and --csv together, or neither
+    write_laws_json(a.laws_out, r.laws);
+    if (!a.csv_out.empty()) write_file_atomically(a.csv_out, laws_csv(r.laws));
+    outputs.commit();
+  }
   if (!a.quiet) {
     std::cout << laws_table(r.laws);
     std::cout << "kind " << r.laws.kind << ", scale " << r.laws.scale << ", burn-in " << r.laws.burn_in << ", "

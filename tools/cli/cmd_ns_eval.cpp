@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "cli/ns_common.h"
 #include "cli/ns_power.h"
 #include "core/error.h"
+#include "io/tensor_source.h"
 #include "ns/catalog.h"
 #include "ns/quality.h"
 #include "ns/simulate.h"
@@ -58,7 +60,14 @@ struct EvalArgs {
   bool quiet = false;
 };
 
+/// A schedule given as a file (not a catalog name) is an input too.
+std::string schedule_file(const std::string& schedule) {
+  std::error_code ec;
+  return std::filesystem::exists(schedule, ec) ? schedule : "";
+}
+
 int run_eval(const EvalArgs& a) {
+  check_paths({{"--spectra", a.spectra}, {"--sigma", a.sigma}, {"--schedule", schedule_file(a.schedule)}}, {{"-o", a.output}});
   if (!a.family.power.empty()) {
     if (!a.band.empty()) throw UsageError("--band applies to NS schedules; with --power use --tolerance");
     return run_power_eval(PowerEvalArgs{a.family.args(a.schedule, a.steps), a.spectra, a.sigma, a.output,
@@ -123,6 +132,9 @@ int run_power_simulate_from(const SimulateArgs& a) {
 }
 
 int run_simulate(const SimulateArgs& a) {
+  std::vector<NamedPath> inputs = {{"--schedule", schedule_file(a.schedule)}};
+  for (const auto& p : a.paths) inputs.push_back({"input", p});
+  check_paths(inputs, {{"-o", a.output}}, [](const std::string& p) { return is_tensor_file_name(p); });
   if (!a.family.power.empty()) return run_power_simulate_from(a);
   a.family.check_plain(a.schedule);
   const Schedule s = resolve_schedule(a.schedule);

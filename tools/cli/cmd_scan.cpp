@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/build_config.h"
 #include "core/error.h"
+#include "core/memory_budget.h"
 #include "io/tensor_source.h"
 #include "model/optimizer_state.h"
 #include "progress.h"
@@ -32,6 +33,7 @@ struct ScanArgs {
   size_t max_rows = 60;
   std::vector<std::string> op_rules;
   std::string manifest;
+  std::string memory_budget;
   std::string command_line;
 };
 
@@ -50,7 +52,8 @@ std::string ignore_category(const std::string& reason) {
 }
 
 void report_issues(const ScanResult& r, const ScanArgs& a) {
-  for (const auto& n : r.notices) std::cerr << "muspec: note: " << n << "\n";
+  for (const auto& n : r.notices)  // notices that start with "warning: " are warnings
+    std::cerr << (n.compare(0, 9, "warning: ") == 0 ? "muspec: " : "muspec: note: ") << n << "\n";
   for (const auto& s : r.skipped)
     std::cerr << "muspec: skipped " << s.file << (s.tensor.empty() ? "" : ": tensor '" + s.tensor + "'") << ": "
               << s.reason << "\n";
@@ -93,7 +96,9 @@ std::string nothing_matched_reason(const ScanResult& r, const ScanArgs& a) {
   return ": no 2-D floating-point tensor in " + names + " (--list-ignored says why each tensor was left out)";
 }
 
+/// All of -o, --summary and --json, or none of them (core/atomic_file.h).
 void write_outputs(const ScanResult& r, const ScanArgs& a) {
+  OutputTransaction outputs;
   if (!a.h5_out.empty()) {
     SpectraFile f;
     f.records = r.records;
@@ -103,6 +108,7 @@ void write_outputs(const ScanResult& r, const ScanArgs& a) {
   }
   if (!a.csv_out.empty()) write_file_atomically(a.csv_out, summary_csv(r.records, a.scan.quantiles));
   if (!a.json_out.empty()) write_file_atomically(a.json_out, summary_json(r.records, a.scan.quantiles).dump(2) + "\n");
+  outputs.commit();
 }
 
 /// Files a scan reads inside the directories it is given: tensor files and the metadata
@@ -120,6 +126,7 @@ void check_scan_paths(const ScanArgs& a) {
 
 int run_scan_command(ScanArgs& a) {
   check_scan_paths(a);
+  if (!a.memory_budget.empty()) set_memory_budget(parse_byte_size(a.memory_budget, "--memory-budget"), "--memory-budget");
   a.scan.method = parse_method(a.method);
   a.scan.device = parse_device(a.device);
   if (a.transform == "none") a.scan.transform = InputTransform::None;
@@ -193,6 +200,9 @@ Action setup_scan(CLI::App& sub) {
                "analyse the q/k/v and gate/up parts of fused tensors separately (needs config.json)");
   sub.add_option("--max-rows", a->max_rows, "rows of the table printed on the terminal (0 = all)")->capture_default_str();
   sub.add_flag("--list-ignored", a->list_ignored, "name every tensor that is not a matrix to analyse");
+  sub.add_option("--memory-budget", a->memory_budget,
+                 "largest allocation decoding may ask for, e.g. 8G (default: MemAvailable or the cgroup limit; "
+                 "env MUSPEC_MEMORY_BUDGET)");
   sub.add_flag("-q,--quiet", a->quiet, "no progress and no table on the terminal (errors still go to stderr)");
   return [a] {
     a->command_line = "muspec scan";
