@@ -9,6 +9,7 @@
 #include "io/mapped_file.h"
 #include "io/safetensors.h"
 #include "io/torch_file.h"
+#include "io/zip.h"
 
 namespace muspec {
 
@@ -207,7 +208,7 @@ TensorHandle DcpCheckpoint::read_chunk(const DcpTensor& t, const DcpChunk& c) co
   const auto& mapped = files_.at(c.storage.relative_path);
   const uint8_t* at = mapped->data() + c.storage.offset;
   const uint64_t left = mapped->size() - c.storage.offset;
-  if (left >= 9 && at[8] == '{' && at[0] != 'P') return read_safetensors_chunk(t, c, file);
+  if (!has_zip_magic(at, left) && left >= 9 && at[8] == '{') return read_safetensors_chunk(t, c, file);  // SAFETENSORS mode
   try {
     const auto view = MappedFile::view(mapped, c.storage.offset, c.storage.length, file);
     return single_tensor(*TorchFile::open_mapped(view), c, t.key);
