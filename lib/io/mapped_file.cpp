@@ -81,6 +81,7 @@ std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::vector<uint8_t> by
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = std::move(label);
   f->owned_ = std::move(bytes);
+  f->in_memory_ = true;
   f->data_ = f->owned_.empty() ? kEmpty : f->owned_.data();
   f->size_ = f->owned_.size();
   return f;

@@ -35,6 +35,9 @@ class MappedFile {
   static std::shared_ptr<const MappedFile> from_bytes(std::vector<uint8_t> bytes, std::string label);
 
   const std::string& path() const { return path_; }
+  /// True when the bytes are a file's mapping (or a view of one), whose pages can be dropped and
+  /// read again from the page cache; false for from_bytes(), whose pages hold the only copy.
+  bool file_backed() const { return parent_ ? parent_->file_backed() : !in_memory_; }
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
   /// SIGBUS faults taken on this mapping (the file shrank while it was read; see
@@ -45,6 +48,7 @@ class MappedFile {
   MappedFile() = default;  // view() and from_bytes()
   std::shared_ptr<const MappedFile> parent_;  ///< view(): the mapping the bytes belong to
   std::vector<uint8_t> owned_;                ///< from_bytes(): the bytes themselves
+  bool in_memory_ = false;                    ///< made by from_bytes()
   std::string path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;

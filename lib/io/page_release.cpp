@@ -11,6 +11,7 @@ struct MappedRange {
   const uint8_t* data;
   uint64_t size;
   ~MappedRange() {
+    if (!file->file_backed()) return;  // bytes made in memory: dropping their pages would lose them
     const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     const auto begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;  // whole pages only
     const auto end = (reinterpret_cast<uintptr_t>(data) + size) / page * page;

@@ -13,7 +13,8 @@ namespace muspec {
 /// the whole pages inside [data, data + size) are no longer needed, so they leave this process's
 /// resident set. That is what keeps a scan's memory near one matrix whatever the checkpoint
 /// size. It is safe for a private read-only file mapping: a later read of the same bytes (a
-/// tied weight, another slice) faults them back in from the page cache, unchanged.
+/// tied weight, another slice) faults them back in from the page cache, unchanged. Bytes made in
+/// memory (MappedFile::from_bytes) are only kept alive, never dropped.
 std::shared_ptr<const void> keep_mapped_range(std::shared_ptr<const MappedFile> file, const uint8_t* data, uint64_t size);
 
 }  // namespace muspec
