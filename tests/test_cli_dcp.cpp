@@ -106,9 +106,9 @@ TEST_CASE("scan a Megatron torch_dist checkpoint: one record per layer", "[cli][
 TEST_CASE("scan hostile DCP directories: each bad tensor named, the rest analysed, exit 1", "[cli][dcp][hostile]") {
   muspec_test::RunResult r;
   const json m = scan(dcp_dir("hostile") + " " + dcp_dir("zstd") + " --kind weights", 1, &r);
-  // zstd/: 2 matrices; lying_offset, outside_file, out_of_bounds, overlap, zstd_bomb: wq each.
-  CHECK(m.size() == 2 + 5);
-  for (const char* dir : {"lying_offset", "outside_file", "out_of_bounds", "overlap", "zstd_bomb"}) {
+  // zstd/: 2 matrices; lying_offset, outside_file, out_of_bounds, overlap, zstd_bomb, short_length: wq each.
+  CHECK(m.size() == 2 + 6);
+  for (const char* dir : {"lying_offset", "outside_file", "out_of_bounds", "overlap", "zstd_bomb", "short_length", "path_escape"}) {
     INFO(dir << "\n" << r.err);
     CHECK(r.err.find(std::string("hostile/") + dir) != std::string::npos);
   }

@@ -159,6 +159,13 @@ TEST_CASE("hostile DCP checkpoints are refused with the file and tensor named", 
   SECTION("overlapping chunks") {
     CHECK(unreadable_reason(*open("overlap")).find("overlap") != std::string::npos);
   }
+  SECTION("a byte range too short for the chunk's elements") {
+    CHECK(unreadable_reason(*open("short_length")).find("cannot hold them") != std::string::npos);
+  }
+  SECTION("a shard file name that leaves the checkpoint directory") {
+    const std::string meta = dcp_fixture("hostile/path_escape/step-1/.metadata");
+    muspec_test::expect_input_error([&] { open("path_escape"); }, meta, bad, {"'..' component"});
+  }
   SECTION("a lying offset: the bytes there are no torch.save archive") {
     const auto ck = open("lying_offset");
     CHECK(ck->unreadable().empty());
