@@ -146,6 +146,7 @@ void add_to_step(StepModel& step, const TensorSource& source, const SourceRole& 
     if (name.empty() || !e.dtype || !dtype_is_decodable_float(*e.dtype)) continue;
     const std::string canon = ParameterNamer::canonical_name(name);
     if (is_known_buffer(canon, e.shape)) continue;
+    if (!step.counted.insert(canon).second) continue;  // also in another file of the step (HF Trainer + DeepSpeed)
     if (tf) {
       const TorchTensorRef& r = tf->tensor_ref(i);
       if (!storages.insert({r.storage_key, r.storage_offset, r.shape, r.strides}).second) continue;  // named_parameters() drops ties

@@ -42,6 +42,7 @@ struct StepModel {
   int64_t non_embedding = 0;         ///< the same without embeddings and the output head
   int max_block = -1;                ///< highest block index among the weights (-1: none)
   std::set<std::string> state_kinds; ///< optimizer state kinds present: momentum, exp_avg, ...
+  std::set<std::string> counted;     ///< canonical names of `params`: a parameter saved in two files counts once
   bool pickle_order = true;          ///< every weight came from a torch file (state_dict order)
 };
 

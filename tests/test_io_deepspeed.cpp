@@ -307,13 +307,22 @@ TEST_CASE("deepspeed: muspec scan --kind all on ZeRO-3 gives weights, exp_avg an
 }
 
 TEST_CASE("deepspeed: HF Trainer's checkpoint-N/global_stepN is one step of the run", "[cli][deepspeed]") {
+  // checkpoint-4/ also holds config.json, trainer_state.json and a bf16 model.safetensors of the
+  // same parameters: one step, the model counted once, the layers from config.json.
+  const Truth truth = read_truth("hf_trainer_zero2_w2");
   const json m = scan_json(ds_fixture("hf_trainer_zero2_w2/run"));
   REQUIRE(m.size() == 14);
   for (const auto& x : m) {
     CHECK(x["run"] == "run");
     CHECK(x["step"] == 4);
     CHECK(x["kind"] == "momentum");
+    CHECK(x["model_params"] == truth.meta["model_params"]);
+    CHECK(x["num_layers"] == 2);
   }
+  std::map<std::string, int> weights;  // the fp32 master from the partitions, the bf16 copy from model.safetensors
+  const json w = scan_json(ds_fixture("hf_trainer_zero2_w2/run") + " --kind weights");
+  for (const auto& x : w) ++weights[x["sharded"].get<std::string>() + x["dtype"].get<std::string>()];
+  CHECK(weights == std::map<std::string, int>{{"deepspeed-zero2F32", 16}, {"BF16", 16}});
 }
 
 TEST_CASE("deepspeed: muspec scan names the partition file that is cut short and goes on", "[cli][deepspeed][bad-input]") {
