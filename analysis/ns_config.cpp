@@ -92,6 +92,14 @@ void put_entry(json& o, const NsConfigEntry& e) {
   o["default_flops"] = opt_number(e.default_flops);
 }
 
+json stability_to_json(const NsStability& s) {
+  json cps = json::array();
+  for (size_t i = 0; i < s.steps.size(); ++i)
+    cps.push_back({{"step", s.steps[i]}, {"lower_bound", s.lower_bounds[i]}, {"steps_needed", s.needed[i]}});
+  return {{"lower_bound_from", s.lower_bound_from}, {"checkpoints", cps}, {"threshold", opt_number(s.threshold)},
+          {"threshold_ratio", opt_number(s.threshold_ratio)}, {"fragile", s.fragile}};
+}
+
 json parameter_to_json(const NsConfigParameter& p) {
   json o = setting_to_json(p.setting);
   o["shape"] = p.shape;
@@ -99,18 +107,36 @@ json parameter_to_json(const NsConfigParameter& p) {
   put_entry(o, p);
   if (p.matrices != 1) o["matrices"] = p.matrices;
   if (!p.storage.empty()) o["storage"] = p.storage;
-  if (p.stability) {
-    const NsStability& s = *p.stability;
-    json cps = json::array();
-    for (size_t i = 0; i < s.steps.size(); ++i)
-      cps.push_back({{"step", s.steps[i]}, {"lower_bound", s.lower_bounds[i]}, {"steps_needed", s.needed[i]}});
-    o["stability"] = {{"lower_bound_from", s.lower_bound_from}, {"checkpoints", cps}, {"threshold", opt_number(s.threshold)},
-                      {"threshold_ratio", opt_number(s.threshold_ratio)}, {"fragile", s.fragile}};
-  }
+  if (p.stability) o["stability"] = stability_to_json(*p.stability);
   if (p.verified)
     o["verified"] = {{"min_gain", p.verified->min_gain}, {"max_gain", p.verified->max_gain}, {"margin", p.verified->margin},
                      {"added_steps", p.verified->added_steps}, {"passed", p.verified->passed}, {"matrices", p.verified->matrices}};
   return o;
+}
+
+// Version 2 (spectral family): iteration steps per root call instead of NS coefficients.
+json family_parameter_to_json(const NsConfigParameter& p) {
+  json o = {{"steps", p.setting.steps}, {"shape", p.shape}, {"layer", p.layer}, {"op_type", p.op_type}, {"group", p.group},
+            {"lower_bound", p.lower_bound}, {"bound_kind", p.bound_kind}, {"requirement_met", p.requirement_met},
+            {"flops", opt_number(p.flops)}, {"default_flops", opt_number(p.default_flops)}};
+  if (p.matrices != 1) o["matrices"] = p.matrices;
+  if (!p.storage.empty()) o["storage"] = p.storage;
+  if (p.family) {
+    o["max_rel_error"] = p.family->max_rel_error;
+    o["matrix_rel_error"] = p.family->matrix_rel_error;
+    if (p.family->verified_max_rel_error) o["verified_max_rel_error"] = *p.family->verified_max_rel_error;
+  }
+  if (p.stability) o["stability"] = stability_to_json(*p.stability);
+  return o;
+}
+
+json spectral_map_to_json(const NsSpectralMapConfig& s) {
+  return {{"power", s.map.power.text()},
+          {"power_value", s.map.power.value()},
+          {"iteration", ns::iteration_name(s.map.iteration)},
+          {"regularization", {{"absolute", s.map.regularization.absolute}, {"relative", s.map.regularization.relative}}},
+          {"tolerance", s.tolerance},
+          {"input", s.input}};
 }
 
 json pattern_to_json(const NsConfigPattern& p) {
@@ -145,8 +171,13 @@ json ns_config_to_json(const NsConfig& c) {
             {"muspec_version", kVersion},         {"created", iso_utc_now()},
             {"command", c.provenance.command},    {"provenance", provenance_to_json(c.provenance)},
             {"default", setting_to_json(c.default_setting)}};
+  if (c.spectral_map) {
+    j["version"] = kNsConfigFamilyVersion;
+    j["spectral_map"] = spectral_map_to_json(*c.spectral_map);
+    j["default"] = {{"steps", c.spectral_map->map.is_identity() ? 0 : c.spectral_map->map.steps}};
+  }
   json params = json::object();
-  for (const auto& p : c.parameters) params[p.name] = parameter_to_json(p);
+  for (const auto& p : c.parameters) params[p.name] = c.spectral_map ? family_parameter_to_json(p) : parameter_to_json(p);
   j["parameters"] = params;
   json pats = json::array();
   for (const auto& p : c.patterns) pats.push_back(pattern_to_json(p));
@@ -195,6 +226,42 @@ std::string setting_problem(const json& o) {
   return "";
 }
 
+// Version 2: an entry holds iteration steps per root call only (0 for p = 1).
+std::string family_setting_problem(const json& o, bool identity) {
+  if (!o.is_object()) return "not an object";
+  if (!o.contains("steps") || !o["steps"].is_number_integer()) return "missing integer 'steps'";
+  const int64_t steps = o["steps"].get<int64_t>();
+  if (identity ? steps != 0 : (steps < 1 || steps >= 100))
+    return "steps = " + std::to_string(steps) + (identity ? " for p = 1 (must be 0)" : " outside [1, 99]");
+  return "";
+}
+
+// "" or the problem with the "spectral_map" block; `identity` is set for p = 1.
+std::string spectral_map_problem(const json& j, bool* identity) {
+  if (!j.contains("spectral_map") || !j["spectral_map"].is_object()) return "version 2 needs an object 'spectral_map'";
+  const json& m = j["spectral_map"];
+  if (!m.contains("power") || !m["power"].is_string()) return "spectral_map.power must be a string (\"1/2\")";
+  ns::SpectralPower p;
+  try {
+    p = ns::parse_power(m["power"].get<std::string>());
+    const std::string it = m.contains("iteration") && m["iteration"].is_string() ? m["iteration"].get<std::string>() : "";
+    ns::SpectralMap map = ns::make_spectral_map(p, ns::parse_iteration(it), ns::kPaperSteps);
+    (void)map;
+  } catch (const Error& e) {
+    return std::string("spectral_map: ") + e.what();
+  }
+  *identity = p.num == p.den;
+  const json& r = m.value("regularization", json());
+  if (!r.is_object() || !r.contains("absolute") || !r.contains("relative") || !is_finite_number(r["absolute"]) ||
+      !is_finite_number(r["relative"]) || r["absolute"].get<double>() < 0.0 || r["relative"].get<double>() < 0.0)
+    return "spectral_map.regularization must hold finite 'absolute' and 'relative' >= 0";
+  if (!m.contains("tolerance") || !is_finite_number(m["tolerance"]) || !(m["tolerance"].get<double>() > 0.0))
+    return "spectral_map.tolerance must be a number > 0";
+  const std::string input = m.contains("input") && m["input"].is_string() ? m["input"].get<std::string>() : "";
+  if (input != "momentum" && input != "rms_normalized") return "spectral_map.input must be momentum or rms_normalized";
+  return "";
+}
+
 std::string pattern_problem(const json& p) {
   if (!p.is_object()) return "not an object";
   if (!p.contains("regex") || !p["regex"].is_string() || p["regex"].get<std::string>().empty())
@@ -217,8 +284,14 @@ std::string ns_config_problem(const json& j) {
   // Typed checks before every read: a wrong-typed field is a problem, never a json type_error.
   if (!j.contains("format") || !j["format"].is_string() || j["format"].get<std::string>() != kNsConfigFormat)
     return std::string("'format' is not the string \"") + kNsConfigFormat + "\"";
-  if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<int64_t>() != kNsConfigVersion)
-    return "'version' is not 1";
+  if (!j.contains("version") || !j["version"].is_number_integer() ||
+      (j["version"].get<int64_t>() != kNsConfigVersion && j["version"].get<int64_t>() != kNsConfigFamilyVersion))
+    return "'version' is not 1 or 2";
+  const bool family = j["version"].get<int64_t>() == kNsConfigFamilyVersion;
+  bool identity = false;
+  if (family)
+    if (std::string p = spectral_map_problem(j, &identity); !p.empty()) return p;
+  const auto entry_problem = [&](const json& e) { return family ? family_setting_problem(e, identity) : setting_problem(e); };
   for (const char* key : {"muspec_version", "created", "command"})
     if (!j.contains(key) || !j[key].is_string()) return std::string("missing string '") + key + "'";
   if (!j.contains("provenance") || !j["provenance"].is_object()) return "missing object 'provenance'";
@@ -228,11 +301,12 @@ std::string ns_config_problem(const json& j) {
   if (mode != "measured" && mode != "predicted" && mode != "plan")
     return "provenance.mode must be the string measured, predicted or plan";
   if (!j.contains("default")) return "missing 'default'";
-  if (std::string p = setting_problem(j["default"]); !p.empty()) return "default: " + p;
+  if (std::string p = entry_problem(j["default"]); !p.empty()) return "default: " + p;
   if (!j.contains("parameters") || !j["parameters"].is_object()) return "missing object 'parameters'";
   for (const auto& [name, entry] : j["parameters"].items())
-    if (std::string p = setting_problem(entry); !p.empty()) return "parameters." + name + ": " + p;
+    if (std::string p = entry_problem(entry); !p.empty()) return "parameters." + name + ": " + p;
   if (!j.contains("patterns") || !j["patterns"].is_array()) return "missing array 'patterns'";
+  if (family && !j["patterns"].empty()) return "version 2 documents have no name patterns";
   for (size_t i = 0; i < j["patterns"].size(); ++i)
     if (std::string p = pattern_problem(j["patterns"][i]); !p.empty())
       return "patterns[" + std::to_string(i) + "]: " + p;

@@ -16,11 +16,15 @@
 
 #include "ns/polynomial.h"
 #include "ns/schedule.h"
+#include "ns/spectral_family.h"
 
 namespace muspec {
 
 inline constexpr const char* kNsConfigFormat = "muspec.ns_config";
 inline constexpr int kNsConfigVersion = 1;
+/// Version 2: a member U Σᵖ Vᵀ of the spectral family other than p = 0 (`recommend --power`):
+/// a top-level "spectral_map" and per-entry iteration steps instead of NS coefficients.
+inline constexpr int kNsConfigFamilyVersion = 2;
 
 /// What one matrix's NS call does: `steps` odd polynomials applied after the normalization
 /// X₀ = G / (‖G‖_F(1+δ) + ε).
@@ -90,6 +94,13 @@ struct NsStability {
   bool fragile = false;                  ///< threshold_ratio under --fragile-ratio, or checkpoints disagree
 };
 
+/// What --power measured for one parameter (version 2 only).
+struct NsFamilyResult {
+  double max_rel_error = 0.0;     ///< worst |out/σᵖ − 1| over values at or above the quantile (scalar map)
+  double matrix_rel_error = 0.0;  ///< worst min_c ‖c·out − σᵖ‖/‖σᵖ‖ over its matrices (scalar map)
+  std::optional<double> verified_max_rel_error;  ///< --verify: the same, per direction, at the config's precision
+};
+
 struct NsConfigParameter : NsConfigEntry {
   std::string name;
   std::vector<int64_t> shape;        ///< [m, n] as analysed
@@ -97,6 +108,7 @@ struct NsConfigParameter : NsConfigEntry {
   int64_t matrices = 1;              ///< slices/parts of the tensor counted in flops
   std::optional<NsVerification> verified;
   std::optional<NsStability> stability;
+  std::optional<NsFamilyResult> family;  ///< set in version 2 documents
   std::string storage;               ///< "conv1d": the trainer's tensor is stored (in, out), the
                                      ///< transpose of `shape`; "" = stored as `shape` (nn.Linear)
 };
@@ -109,8 +121,17 @@ struct NsConfigPattern : NsConfigEntry {
   bool extrapolated = false;         ///< target size outside the fitted range
 };
 
+/// The family member a version 2 document configures. Per entry, `setting.steps` is the
+/// iteration count per root call (0 for p = 1); the coefficients are unused.
+struct NsSpectralMapConfig {
+  ns::SpectralMap map;            ///< power, iteration, regularization (its `steps`: the default)
+  double tolerance = 1e-2;        ///< every σ at or above the quantile within this relative error
+  std::string input = "momentum"; ///< what the trainer feeds the map: "momentum" or "rms_normalized"
+};
+
 struct NsConfig {
   NsConfigProvenance provenance;
+  std::optional<NsSpectralMapConfig> spectral_map;  ///< set: version 2 (the spectral family)
   NsSetting default_setting = default_ns_setting();
   std::vector<NsConfigParameter> parameters;
   std::vector<NsConfigPattern> patterns;

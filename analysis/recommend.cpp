@@ -307,6 +307,10 @@ NsVerification verify_at_precision(const NsMatrix& m, const std::vector<int64_t>
 
 }  // namespace
 
+std::optional<double> settled_lower_bound(const NsMatrix& m, const RecommendOptions& o, NsStability& stab) {
+  return run_lower_bound(m, o, stab);
+}
+
 NsConfig recommend_measured(const NsInputs& inputs, const RecommendOptions& o, std::vector<std::string>* skipped) {
   check_recommend_options(o);
   const ScheduleRule rule(o.family, o.band, o.max_steps);

@@ -126,6 +126,11 @@ void check_recommend_options(const RecommendOptions& o);
 /// nullopt when no part has the quantile.
 std::optional<double> parameter_lower_bound(const NsMatrix& m, const RecommendOptions& o);
 
+/// The lower bound over the run's checkpoints (the settled ones by fit's burn-in rule, else the
+/// last half; without earlier checkpoints the latest). `stab` gets the checkpoints used (steps,
+/// their ℓ) and where the bound came from. nullopt when the latest step has no quantile.
+std::optional<double> settled_lower_bound(const NsMatrix& m, const RecommendOptions& o, NsStability& stab);
+
 /// ℓ may exceed 1 by this much (rounding of σ/‖G‖_F, see docs/spectra-h5.md); it is then used as 1.
 inline constexpr double kLowerBoundTolerance = 1e-6;
 

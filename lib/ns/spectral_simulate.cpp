@@ -156,6 +156,26 @@ double matrix_scaled_rel_error(const std::vector<double>& x, const std::vector<d
   return scaled_rel_error(x, target);  // the Frobenius norm is the 2-norm of the entries
 }
 
+double FamilyDirection::rel_error(SpectralPower p) const {
+  if (!(sigma > 0.0)) return 0.0;
+  return std::abs(value / std::pow(sigma, p.value()) - 1.0);
+}
+
+std::vector<FamilyDirection> family_directions(const SpectralMap& m, Precision precision, const double* g,
+                                               int64_t rows, int64_t cols, const std::string& label) {
+  const std::vector<double> out = spectral_power_matrix(m, precision, g, rows, cols);
+  if (std::any_of(out.begin(), out.end(), [](double v) { return !std::isfinite(v); }))
+    throw NumericalError(label + ": the " + precision_name(precision) + " iteration diverged (NaN/Inf in its output)");
+  const Eigen::MatrixXd a = Eigen::Map<const Mat<double>>(g, rows, cols);
+  const Eigen::BDCSVD<Eigen::MatrixXd> svd(a, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  const Eigen::Map<const Mat<double>> x(out.data(), rows, cols);
+  std::vector<FamilyDirection> dirs;
+  for (Eigen::Index i = 0; i < svd.singularValues().size(); ++i)
+    dirs.push_back({svd.singularValues()(i), svd.matrixU().col(i).dot(x * svd.matrixV().col(i))});
+  std::sort(dirs.begin(), dirs.end(), [](const FamilyDirection& p, const FamilyDirection& q) { return p.sigma < q.sigma; });
+  return dirs;
+}
+
 FamilySimulation simulate_family(const SpectralMap& m, Precision precision, const double* g, int64_t rows,
                                  int64_t cols, SpectralBackend& backend, const std::string& label) {
   const size_t n = static_cast<size_t>(rows * cols);

@@ -31,6 +31,20 @@ std::vector<double> exact_spectral_power(SpectralPower p, const double* g, int64
 /// min over c of ‖c·x − target‖_F / ‖target‖_F.
 double matrix_scaled_rel_error(const std::vector<double>& x, const std::vector<double>& target);
 
+/// What the iteration does to one singular direction: value = u_iᵀ X_K v_i, with (u_i, v_i) the
+/// input's singular vectors (float64 SVD) and X_K the iteration's output at `precision`. The
+/// paper's iterations undo their normalization, so an exact one gives value = σ_iᵖ.
+struct FamilyDirection {
+  double sigma = 0.0;  ///< σ_i of the input
+  double value = 0.0;  ///< u_iᵀ X_K v_i
+  /// |value / σᵖ − 1| (0 when σ = 0): the per-value error `recommend --power --verify` bounds.
+  double rel_error(SpectralPower p) const;
+};
+/// Every direction of the rows×cols row-major matrix `g`, ascending in σ. Throws
+/// NumericalError naming `label` when the iteration diverges (NaN/Inf output).
+std::vector<FamilyDirection> family_directions(const SpectralMap& m, Precision precision, const double* g,
+                                               int64_t rows, int64_t cols, const std::string& label);
+
 struct FamilySimulation {
   double rel_error = 0.0;            ///< measured: min_c ‖c·X_K − U Σᵖ Vᵀ‖_F / ‖U Σᵖ Vᵀ‖_F
   double predicted_rel_error = 0.0;  ///< the scalar map's value of the same quantity

@@ -4,6 +4,7 @@
 // Per-matrix NS steps and coefficients, written as the trainer's config file (docs/ns-config.md).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -18,6 +19,8 @@
 #include "ns_config.h"
 #include "recommend.h"
 #include "recommend_laws.h"
+#include "recommend_family.h"
+#include "cli/ns_power.h"
 #include "store/spectra_store.h"
 #include "torch_groups.h"
 
@@ -27,13 +30,16 @@ namespace {
 
 struct RecommendArgs {
   std::string spectra, laws, model_config, naming, name_prefix, run, kind = "auto", band, format = "muspec", output,
-      precision = "bf16";
+      precision;
+  PowerArgs power;                 ///< --power: the spectral family (version 2 config)
+  double tolerance = 1e-2;
+  std::string input = "momentum";
   std::optional<double> params;
   std::optional<int> layers;
   std::optional<int64_t> step;
   double level = 0.95;
   RecommendOptions rec;
-  bool quiet = false, latest_only = false;
+  bool quiet = false, latest_only = false, max_steps_given = false;
   std::string command_line;
 };
 
@@ -112,11 +118,84 @@ NsConfig build_config(const RecommendArgs& a, std::vector<std::string>& skipped)
   return c;
 }
 
+void print_family_table(const NsConfig& c) {
+  std::printf("%-46s %5s %-5s %-11s %6s %10s %10s %10s %10s %6s\n", "parameter", "op", "layer", "shape", "steps", "max err",
+              "matrix err", "MFLOP", "paper x15", "ratio");
+  for (const auto& p : c.parameters) {
+    const std::string name = p.name.size() > 46 ? "…" + p.name.substr(p.name.size() - 45) : p.name;
+    std::printf("%-46s %5s %-5lld %-11s %5d%s %10s %10s %10s %10s %6s\n", name.c_str(), p.op_type.c_str(),
+                static_cast<long long>(p.layer), (std::to_string(p.shape[0]) + "x" + std::to_string(p.shape[1])).c_str(),
+                p.setting.steps, p.requirement_met ? " " : "!", g(p.family->max_rel_error, 3).c_str(),
+                g(p.family->matrix_rel_error, 3).c_str(), flops_text(p.flops).c_str(), flops_text(p.default_flops).c_str(),
+                p.flops && *p.default_flops > 0 ? g(*p.flops / *p.default_flops, 3).c_str() : "-");
+  }
+  const NsConfigTotals t = ns_config_totals(c);
+  if (t.flops && *t.default_flops > 0)
+    std::printf("total flops per optimizer step: %s MFLOP vs %s MFLOP for the paper's 15 steps (ratio %s)\n",
+                g(*t.flops / 1e6, 6).c_str(), g(*t.default_flops / 1e6, 6).c_str(), g(*t.flops / *t.default_flops, 4).c_str());
+  std::printf("%s: every sigma at or above the %s quantile within %s of sigma^p (scalar map%s); '!' = not met within --max-steps\n",
+              c.provenance.family.c_str(), g(c.provenance.quantile).c_str(), g(c.spectral_map->tolerance).c_str(),
+              c.provenance.verified ? (", checked per direction at " + c.provenance.precision).c_str() : "");
+}
+
+// Most iterations per root call --power searches unless --max-steps says otherwise: small
+// normalized eigenvalues grow only x1.5 per coupled Newton step, so 15 can be too few.
+constexpr int kFamilyMaxSteps = 60;
+
+// --power P: the spectral family (analysis/recommend_family.h), measured mode only.
+int run_recommend_family(const RecommendArgs& a) {
+  if (a.spectra.empty() || !a.laws.empty())
+    throw UsageError("recommend --power needs --spectra: the maps depend on the whole spectrum, which laws do not predict");
+  if (!a.band.empty() || a.rec.family != "keller") throw UsageError("--band and --family apply to NS (p = 0); with --power use --tolerance");
+  if (a.format != "muspec") throw UsageError("recommend --power writes --format muspec only (torch.optim.Muon has no such member)");
+  FamilyOptions f;
+  f.map = a.power.to_map();
+  RecommendOptions rec = a.rec;
+  if (!a.max_steps_given) rec.max_steps = kFamilyMaxSteps;
+  if (f.map.power.num == 0)
+    throw UsageError("--power 0 is Muon: use recommend without --power (NS coefficients, version 1 config)");
+  f.tolerance = a.tolerance;
+  f.input = a.input;
+  f.precision = ns::parse_precision(a.precision.empty() ? "f32" : a.precision);
+  const SpectraFile file = read_spectra_h5(a.spectra);
+  NsInputSelection sel;
+  sel.run = a.run;
+  sel.step = a.step;
+  sel.kind = a.kind;
+  sel.latest_only = a.latest_only;
+  const NsInputs in = select_ns_inputs(file, a.spectra, sel);
+  std::vector<std::string> skipped = in.skipped;
+  if (!a.quiet) std::cerr << "muspec: using " << in.selection_note << "\n";
+  NsConfig c = recommend_family(in, rec, f, &skipped);
+  c.provenance.inputs = {a.spectra};
+  c.provenance.command = a.command_line;
+  if (c.parameters.empty()) throw Error("recommend: no parameter could be recommended; no output written");
+  if (!a.quiet) print_family_table(c);
+  for (const auto& n : c.notes) std::cerr << "muspec: note: " << n << "\n";
+  std::vector<std::string> unmet;  // one warning for the run, not one per parameter
+  double worst = 0.0;
+  for (const auto& p : c.parameters)
+    if (!p.requirement_met) unmet.push_back(p.name), worst = std::max(worst, p.family->max_rel_error);
+  if (!unmet.empty())
+    std::cerr << "muspec: warning: " << unmet.size() << " of " << c.parameters.size() << " parameters (e.g. " << unmet.front()
+              << "): no step count up to " << rec.max_steps << " brings every sigma at or above the quantile within "
+              << g(a.tolerance) << " of sigma^p"
+              << (c.provenance.verified ? " at " + c.provenance.precision + " (notes above)"
+                                        : " (worst error " + g(worst, 3) + "); the regularization shift " + a.power.regularization +
+                                              " biases small singular values (--regularization 0,0 shows the steps without it)")
+              << "; wrote " << rec.max_steps << " steps for them\n";
+  write_json_atomically(a.output, ns_config_to_json(c));
+  for (const auto& s : skipped) std::cerr << "muspec: skipped " << s << "\n";
+  if (!a.quiet) std::cerr << "muspec: wrote " << a.output << "\n";
+  return skipped.empty() ? kExitOk : kExitSkipped;
+}
+
 int run_recommend(RecommendArgs a) {
   check_paths({{"--spectra", a.spectra}, {"--laws", a.laws}, {"--model-config", a.model_config}, {"--family", a.rec.family}},
               {{"-o", a.output}});
+  if (!a.power.power.empty()) return run_recommend_family(a);
   if (!a.band.empty()) a.rec.band = ns::parse_band(a.band);
-  a.rec.precision = ns::parse_precision(a.precision);
+  a.rec.precision = ns::parse_precision(a.precision.empty() ? "bf16" : a.precision);
   if (a.rec.verify && a.spectra.empty()) throw UsageError("recommend: --verify needs --spectra (the measured matrices)");
   const ConfigFormat format = parse_config_format(a.format);
   std::vector<std::string> skipped;
@@ -179,7 +258,16 @@ Action setup_recommend(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--max-steps", a->rec.max_steps, "most NS steps to consider")->capture_default_str();
   sub.add_option("--precision", a->precision,
-                 "f64 | f32 | bf16: arithmetic the trainer runs NS in; the promised band is widened for it (docs/ns-config.md)")
+                 "f64 | f32 | bf16: arithmetic the trainer runs NS in; the promised band is widened for it (docs/ns-config.md). "
+                 "Default bf16; with --power, f32 (what --verify runs)");
+  sub.add_option("--power", a->power.power,
+                 "spectral family U S^p V^T, p in (0, 1]: iterations per layer instead of NS coefficients (docs/spectral-family.md)");
+  sub.add_option("--iteration", a->power.iteration, "with --power: coupled-newton | guo-higham (default: the paper's)");
+  sub.add_option("--regularization", a->power.regularization, "with --power: ABS,REL of the shift ABS + REL*tr(G)/n")
+      ->capture_default_str();
+  sub.add_option("--tolerance", a->tolerance, "with --power: every sigma at or above the quantile within this of sigma^p")
+      ->capture_default_str();
+  sub.add_option("--input", a->input, "with --power: momentum | rms_normalized (what the trainer feeds the map)")
       ->capture_default_str();
   sub.add_flag("--verify", a->rec.verify,
                "run NS at --precision on every measured matrix (read again from its checkpoint) and add steps until every "
@@ -189,6 +277,7 @@ Action setup_recommend(CLI::App& sub) {
   sub.add_flag("-q,--quiet", a->quiet, "no table");
   return [a, &sub] {
     a->command_line = command_line_of(sub, "recommend");
+    a->max_steps_given = sub.count("--max-steps") > 0;
     return run_recommend(*a);
   };
 }
