@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,6 +92,30 @@ long temp_owner(const std::string& entry, const std::string& name) {
   return 0;
 }
 
+/// Exclusive advisory locks (flock) on the output directories, in name order (so two commits
+/// cannot deadlock), held while one transaction renames: two runs writing the same outputs
+/// then commit one after the other, never interleaved. Released on destruction.
+class DirectoryLocks {
+ public:
+  explicit DirectoryLocks(const std::set<std::string>& dirs) {
+    for (const auto& d : dirs) {
+      const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) continue;  // the rename will report the directory's problem
+      while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+      }
+      fds_.push_back(fd);
+    }
+  }
+  ~DirectoryLocks() {
+    for (int fd : fds_) ::close(fd);  // closing releases the lock
+  }
+  DirectoryLocks(const DirectoryLocks&) = delete;
+  DirectoryLocks& operator=(const DirectoryLocks&) = delete;
+
+ private:
+  std::vector<int> fds_;
+};
+
 }  // namespace
 
 std::vector<std::string> remove_stale_temporaries(const std::string& final) {
@@ -158,6 +183,9 @@ void OutputTransaction::discard() noexcept {
 
 void OutputTransaction::commit() {
   t_transaction = nullptr;
+  std::set<std::string> dirs;
+  for (const auto& s : staged_) dirs.insert(dir_of(s.final));
+  const DirectoryLocks locks(dirs);
   // Keep every previous final file as a hard link, so a failed rename can be rolled back.
   for (auto& s : staged_) {
     const std::string backup = s.final + unique_suffix("old");
@@ -175,11 +203,8 @@ void OutputTransaction::commit() {
     throw Error("cannot write '" + staged_[i].final + "': " + why + "; no output was changed");
   }
   committed_ = true;
-  std::set<std::string> dirs;
-  for (const auto& s : staged_) {
+  for (const auto& s : staged_)
     if (!s.backup.empty()) std::remove(s.backup.c_str());
-    dirs.insert(dir_of(s.final));
-  }
   for (const auto& d : dirs) fsync_path(d, O_RDONLY | O_DIRECTORY);
 }
 

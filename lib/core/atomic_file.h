@@ -45,7 +45,9 @@ class AtomicOutput {
 /// commit() then renames them all. If one rename fails, the outputs already renamed are rolled
 /// back (the previous files, kept as hard links until the end, are put back) and commit()
 /// throws; if the transaction is destroyed without commit() (an error in a later write), every
-/// staged temporary is removed and no output changes. Transactions do not nest.
+/// staged temporary is removed and no output changes. While renaming, commit() holds an
+/// exclusive flock() on each output directory, so two runs writing the same outputs commit one
+/// after the other (the last one wins whole), never interleaved. Transactions do not nest.
 class OutputTransaction {
  public:
   OutputTransaction();

@@ -1,0 +1,96 @@
+// Issue 14: the outputs of one command are committed as one unit (core/atomic_file.h): all of
+// them or none, the previous files put back when a rename fails, and two commits into one
+// directory never interleaved.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "test_support.h"
+
+using muspec_test::read_text;
+using muspec_test::TempDir;
+using muspec_test::write_bytes;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool has_leftovers(const TempDir& dir) {
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    const std::string n = e.path().filename().string();
+    if (n.find(".tmp.") != std::string::npos || n.find(".old.") != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("output transaction: nothing changes until commit, nothing at all without it", "[outputs][atomic]") {
+  TempDir dir("tx");
+  const std::string a = dir.file("a.txt"), b = dir.file("b.txt");
+  write_bytes(a, "old a");
+  {
+    muspec::OutputTransaction tx;
+    muspec::write_file_atomically(a, "new a");
+    muspec::write_file_atomically(b, "new b");
+    CHECK(read_text(a) == "old a");  // staged, not renamed (before: each file renamed at once)
+    CHECK_FALSE(fs::exists(b));
+  }  // destroyed without commit: an error in a later output
+  CHECK(read_text(a) == "old a");
+  CHECK_FALSE(fs::exists(b));
+  CHECK_FALSE(has_leftovers(dir));
+  {
+    muspec::OutputTransaction tx;
+    muspec::write_file_atomically(a, "new a");
+    muspec::write_file_atomically(b, "new b");
+    tx.commit();
+  }
+  CHECK(read_text(a) == "new a");
+  CHECK(read_text(b) == "new b");
+  CHECK_FALSE(has_leftovers(dir));
+}
+
+TEST_CASE("output transaction: a failed rename puts back the outputs already renamed", "[outputs][atomic]") {
+  TempDir dir("tx");
+  const std::string a = dir.file("a.txt"), fresh = dir.file("fresh.txt"), blocked = dir.file("blocked");
+  write_bytes(a, "old a");
+  fs::create_directories(fs::path(blocked) / "not-empty");  // rename(file, non-empty directory) fails
+  muspec::OutputTransaction tx;
+  muspec::write_file_atomically(a, "new a");
+  muspec::write_file_atomically(fresh, "new file");
+  muspec::write_file_atomically(blocked, "cannot land");
+  CHECK_THROWS_WITH(tx.commit(), Catch::Contains("no output was changed"));
+  CHECK(read_text(a) == "old a");
+  CHECK_FALSE(fs::exists(fresh));
+  CHECK(fs::is_directory(blocked));
+}
+
+TEST_CASE("output transaction: a commit waits for another holding the directory", "[outputs][atomic]") {
+  TempDir dir("tx");
+  const std::string a = dir.file("a.txt");
+  const int fd = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX) == 0);  // another run in its commit
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    muspec::OutputTransaction tx;
+    muspec::write_file_atomically(a, "second run");
+    tx.commit();
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK_FALSE(done.load());  // before: committed at once, interleaving with the other run
+  CHECK_FALSE(fs::exists(a));
+  ::close(fd);
+  writer.join();
+  CHECK(done.load());
+  CHECK(read_text(a) == "second run");
+}
