@@ -50,9 +50,8 @@ const std::string& seed_store() {
     SpectraFile f;
     f.attributes = {{"muspec_version", "fuzz"}, {"quantiles", "[0.05,0.5,0.95]"}};
     f.records = {seed_record("layers.0.w", {0.25, 1.0, 2.0}), seed_record("layers.1.w", {0.5, 4.0})};
-    SpectrumRecord nan = seed_record("layers.2.w", {});
-    nan.rows = nan.cols = 3;
-    nan.tensor_shape = {3, 3};
+    SpectrumRecord nan = seed_record("layers.2.w", {1.0, 2.0, 3.0});
+    nan.sigma.clear();  // not analysed: NaN/Inf entries
     nan.nonfinite = 2;
     f.records.push_back(nan);
     const std::string path = temp_path(".seed.h5");
