@@ -24,6 +24,8 @@
 namespace {
 
 using namespace muspec;
+using namespace muspec::analysis;
+using muspec::ns::load_schedule_file;
 using namespace muspec_fuzz;  // finding, note, temp_path, write_file: fuzz_common.h
 
 void expect_errors_only(const char* reader, const std::function<void()>& read) {
