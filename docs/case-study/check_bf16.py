@@ -54,14 +54,15 @@ def check_checkpoint(doc, band, run_dir, step):
     bad, lo, hi, below, total = [], np.inf, -np.inf, 0, 0
     for a in mapping.assignments:
         s, gains = direction_gains(a.param, a.schedule)
-        bound = entry_of(doc, a)["lower_bound"]
+        entry = entry_of(doc, a)
+        bound = entry["lower_bound"]
         g = gains[s >= bound]
         below += int((s < bound).sum())
         total += s.size
         if g.size:
             lo, hi = min(lo, g.min()), max(hi, g.max())
             if g.min() < band[0] or g.max() > band[1]:
-                bad.append((a.canonical, float(g.min()), float(g.max()), bound))
+                bad.append((a.canonical, float(g.min()), float(g.max()), bound, entry["requirement_met"]))
     return len(mapping.assignments), bad, lo, hi, below / max(total, 1)
 
 
@@ -81,9 +82,10 @@ def main():
         print("%s step %d: %d parameters, %d outside [%.4g, %.4g]; gains above the bound in [%.4f, %.4f]; "
               "%.1f %% of directions below their bound" % (pathlib.Path(args.run).name, step, n, len(bad),
                                                           band[0], band[1], lo, hi, 100 * below))
-        for name, gmin, gmax, bound in bad:
-            print("  %s: gains [%.4f, %.4f], lower bound %.3g%s" % (
-                name, gmin, gmax, bound, " (under the bf16 floor 3e-3)" if bound < BF16_FLOOR else ""))
+        for name, gmin, gmax, bound, promised in bad:
+            print("  %s: gains [%.4f, %.4f], lower bound %.3g%s; %s" % (
+                name, gmin, gmax, bound, " (under the bf16 floor 3e-3)" if bound < BF16_FLOOR else "",
+                "promised (requirement_met true)" if promised else "not promised (requirement_met false)"))
     return 1 if failed else 0
 
 
