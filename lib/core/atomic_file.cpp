@@ -59,6 +59,22 @@ std::string resolve_link(const std::string& path) {
   throw Error("cannot write '" + path + "': too many levels of symbolic links");
 }
 
+/// Outputs are replaced by renaming a finished file onto them, which would replace a device or
+/// a FIFO (`--json /dev/null` run as root once turned /dev/null into a regular file). Anything
+/// that exists and is not a regular file is refused before any work is done.
+void refuse_non_regular(const std::string& final, const std::string& given) {
+  struct stat st;
+  if (::stat(final.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return;
+  const char* kind = S_ISCHR(st.st_mode)    ? "a character device"
+                     : S_ISBLK(st.st_mode)  ? "a block device"
+                     : S_ISFIFO(st.st_mode) ? "a FIFO"
+                     : S_ISDIR(st.st_mode)  ? "a directory"
+                     : S_ISSOCK(st.st_mode) ? "a socket"
+                                            : "not a regular file";
+  throw UsageError("output '" + given + "' is " + kind + ": muspec writes each output to a temporary file and renames it "
+                   "into place, which would replace it; give a regular file path (or leave the option out)");
+}
+
 void fsync_path(const std::string& path, int flags) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
   if (fd < 0) throw Error("cannot open '" + path + "' to flush it: " + std::strerror(errno));
@@ -135,9 +151,14 @@ std::vector<std::string> remove_stale_temporaries(const std::string& final) {
   return removed;
 }
 
+void check_output_target(const std::string& path) {
+  if (!path.empty()) refuse_non_regular(resolve_link(path), path);
+}
+
 AtomicOutput::AtomicOutput(std::string final_path) {
   if (final_path.empty()) throw UsageError("empty output path");
   final_ = resolve_link(final_path);
+  refuse_non_regular(final_, final_path);
   temp_ = final_ + unique_suffix("tmp");
   for (const auto& p : remove_stale_temporaries(final_))
     std::cerr << "muspec: note: removed " << p << ", a temporary file left by a muspec process that no longer runs\n";
@@ -155,6 +176,7 @@ void AtomicOutput::commit() {
     committed_ = true;  // the transaction owns the temporary now
     return;
   }
+  refuse_non_regular(final_, final_);  // it may have changed since the constructor
   if (std::rename(temp_.c_str(), final_.c_str()) != 0)
     throw Error("cannot write '" + final_ + "': " + std::strerror(errno));
   committed_ = true;
@@ -186,6 +208,7 @@ void OutputTransaction::commit() {
   std::set<std::string> dirs;
   for (const auto& s : staged_) dirs.insert(dir_of(s.final));
   const DirectoryLocks locks(dirs);
+  for (const auto& s : staged_) refuse_non_regular(s.final, s.final);  // before any backup link exists
   // Keep every previous final file as a hard link, so a failed rename can be rolled back.
   for (auto& s : staged_) {
     const std::string backup = s.final + unique_suffix("old");

@@ -76,4 +76,9 @@ void write_file_atomically(const std::string& path, const std::string& contents)
 /// longer runs; returns the paths removed. Called by AtomicOutput's constructor.
 std::vector<std::string> remove_stale_temporaries(const std::string& final);
 
+/// Throws UsageError when `path` (after following symbolic links) exists and is not a regular
+/// file: a device, FIFO, directory or socket would be replaced by the rename that commits an
+/// output. Commands call it for every output before doing any work; AtomicOutput checks again.
+void check_output_target(const std::string& path);
+
 }  // namespace muspec

@@ -58,7 +58,9 @@ def write_checkpoints(out, n, rows, cols):
 def scan(muspec, path):
     """Wall seconds and peak RSS (MiB) of one `muspec scan` (os.wait4: that child's own rusage)."""
     t0 = time.monotonic()
-    p = subprocess.Popen([muspec, "scan", str(path), "--kind", "weights", "-q", "--json", "/dev/null"],
+    # A real file, not /dev/null: muspec commits outputs by rename and refuses device paths.
+    out = pathlib.Path(path).parent / "bench_scan.json"
+    p = subprocess.Popen([muspec, "scan", str(path), "--kind", "weights", "-q", "--json", str(out)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.monotonic() - t0

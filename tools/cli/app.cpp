@@ -1,5 +1,7 @@
 #include "cli/app.h"
 
+#include "core/atomic_file.h"
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -78,6 +80,7 @@ void check_paths(const std::vector<NamedPath>& inputs, const std::vector<NamedPa
                  const ReadsInside& reads_inside) {
   for (const auto& in : inputs)
     if (!in.path.empty()) refuse_special_file(in.path);
+  for (const auto& out : outputs) check_output_target(out.path);
   refuse_clobbering(inputs, outputs, reads_inside);
 }
 
