@@ -196,6 +196,7 @@ int run_recommend(RecommendArgs a) {
   if (!a.power.power.empty()) return run_recommend_family(a);
   if (!a.band.empty()) a.rec.band = ns::parse_band(a.band);
   a.rec.precision = ns::parse_precision(a.precision.empty() ? "bf16" : a.precision);
+  a.precision = ns::precision_name(a.rec.precision);  // messages name it
   if (a.rec.verify && a.spectra.empty()) throw UsageError("recommend: --verify needs --spectra (the measured matrices)");
   const ConfigFormat format = parse_config_format(a.format);
   std::vector<std::string> skipped;
