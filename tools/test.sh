@@ -8,6 +8,6 @@ MUSPEC_EXTRA_PACKAGES="python3-torch" tools/setup.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 if [ "${MUSPEC_SKIP_SANITIZERS:-0}" != "1" ]; then
   MUSPEC_BUILD_DIR=build-asan tools/setup.sh -DCMAKE_BUILD_TYPE=Debug -DMUSPEC_SANITIZE=ON -DMUSPEC_BUILD_BENCH=OFF
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
     ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
 fi
