@@ -85,18 +85,22 @@ void print_table(const NsConfig& c) {
                   g(p.verified->margin, 3).c_str(), p.verified->added_steps ? (", +" + std::to_string(p.verified->added_steps) + " steps").c_str() : "");
 }
 
+// The records of --spectra chosen by --run, --step, --kind and --latest (both modes).
+NsInputs measured_inputs(const RecommendArgs& a) {
+  NsInputSelection sel;
+  sel.run = a.run;
+  sel.step = a.step;
+  sel.kind = a.kind;
+  sel.latest_only = a.latest_only;
+  return select_ns_inputs(read_spectra_h5(a.spectra), a.spectra, sel);
+}
+
 NsConfig build_config(const RecommendArgs& a, std::vector<std::string>& skipped) {
   if (a.spectra.empty() == a.laws.empty()) throw UsageError("recommend: give exactly one of --spectra or --laws");
   if (!a.spectra.empty()) {
     if (a.params || a.layers || !a.model_config.empty())
       throw UsageError("recommend: --params, --layers and --model-config go with --laws, not --spectra");
-    const SpectraFile f = read_spectra_h5(a.spectra);
-    NsInputSelection sel;
-    sel.run = a.run;
-    sel.step = a.step;
-    sel.kind = a.kind;
-    sel.latest_only = a.latest_only;
-    const NsInputs in = select_ns_inputs(f, a.spectra, sel);
+    const NsInputs in = measured_inputs(a);
     skipped = in.skipped;
     if (!a.quiet) std::cerr << "muspec: using " << in.selection_note << "\n";
     NsConfig c = recommend_measured(in, a.rec, &skipped);
@@ -157,13 +161,7 @@ int run_recommend_family(const RecommendArgs& a) {
   f.tolerance = a.tolerance;
   f.input = a.input;
   f.precision = ns::parse_precision(a.precision.empty() ? "f32" : a.precision);
-  const SpectraFile file = read_spectra_h5(a.spectra);
-  NsInputSelection sel;
-  sel.run = a.run;
-  sel.step = a.step;
-  sel.kind = a.kind;
-  sel.latest_only = a.latest_only;
-  const NsInputs in = select_ns_inputs(file, a.spectra, sel);
+  const NsInputs in = measured_inputs(a);
   std::vector<std::string> skipped = in.skipped;
   if (!a.quiet) std::cerr << "muspec: using " << in.selection_note << "\n";
   NsConfig c = recommend_family(in, rec, f, &skipped);
