@@ -13,7 +13,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "spectra/backend.h"
-#include "synthetic.h"
+#include "scan/synthetic.h"
 
 namespace muspec::test {
 

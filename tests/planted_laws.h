@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "burn_in.h"
-#include "power_law.h"
+#include "laws/burn_in.h"
+#include "laws/power_law.h"
 #include "spectra/record.h"
 #include "spectra/summary.h"
 

@@ -7,7 +7,7 @@
 #include <limits>
 #include <random>
 
-#include "burn_in.h"
+#include "laws/burn_in.h"
 #include "core/error.h"
 
 using namespace muspec::analysis;

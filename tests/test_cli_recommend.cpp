@@ -22,8 +22,8 @@
 #endif
 #endif
 
-#include "laws.h"
-#include "ns_config.h"
+#include "laws/laws.h"
+#include "configs/ns_config.h"
 #include "store/spectra_store.h"
 #include "test_support.h"
 

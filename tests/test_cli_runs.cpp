@@ -78,7 +78,7 @@ TEST_CASE("scan: without a manifest or recipe, optimizer state is labelled by id
 
 #include "core/dtype.h"
 #include "io/safetensors.h"
-#include "synthetic.h"
+#include "scan/synthetic.h"
 
 TEST_CASE("scan --split-fused analyses q, k and v of a fused Phi-3 qkv_proj separately", "[e2e][runs]") {
   // q (32x32), k and v (16x32 each: 2 KV heads of dim 8) with planted spectra, stacked as

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "grouping.h"
+#include "laws/grouping.h"
 #include "input_error_check.h"
 #include "test_support.h"
 

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "core/error.h"
-#include "law_plot.h"
-#include "laws.h"
-#include "svg_plot.h"
+#include "report/law_plot.h"
+#include "laws/laws.h"
+#include "report/svg_plot.h"
 #include "test_support.h"
 
 using namespace muspec;

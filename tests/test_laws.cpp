@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "input_error_check.h"
-#include "laws.h"
+#include "laws/laws.h"
 #include "planted_laws.h"
 #include "test_support.h"
 

@@ -1,4 +1,4 @@
-// The Gaussian null of the scaling laws (analysis/laws_null_model.h, analysis/laws_null.h):
+// The Gaussian null of the scaling laws (analysis/laws/laws_null_model.h, analysis/laws/laws_null.h):
 // the bidiagonal draws agree with dense Gaussian SVDs; simulated quantiles reproduce the
 // Marchenko–Pastur quantiles of an independent oracle (numeric integration, mp_oracle.h);
 // beta_null is -1/4 for square matrices against M ~ n^2 and follows the MP slope for shapes of
@@ -14,13 +14,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "burn_in.h"
+#include "laws/burn_in.h"
 #include "core/error.h"
-#include "laws.h"
-#include "laws_null.h"
-#include "laws_null_model.h"
+#include "laws/laws.h"
+#include "laws/laws_null.h"
+#include "laws/laws_null_model.h"
 #include "mp_oracle.h"
-#include "power_law.h"
+#include "laws/power_law.h"
 #include "spectra/summary.h"
 #include "test_support.h"
 

@@ -12,7 +12,7 @@
 
 #include "core/error.h"
 #include "ns/catalog.h"
-#include "ns_plan.h"
+#include "configs/ns_plan.h"
 
 using namespace muspec;
 

@@ -14,8 +14,8 @@
 #include "core/error.h"
 #include "ns/catalog.h"
 #include "ns/scalar_map.h"
-#include "ns_config.h"
-#include "plan_transfer.h"
+#include "configs/ns_config.h"
+#include "configs/plan_transfer.h"
 
 using namespace muspec;
 

@@ -8,8 +8,8 @@
 
 #include "core/error.h"
 #include "planted_laws.h"
-#include "power_law.h"
-#include "student_t.h"
+#include "laws/power_law.h"
+#include "laws/student_t.h"
 
 using namespace muspec::analysis;
 using muspec_test::PlantedLaw;

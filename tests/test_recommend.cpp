@@ -10,15 +10,15 @@
 #include <vector>
 
 #include "core/error.h"
-#include "laws.h"
+#include "laws/laws.h"
 #include "ns/catalog.h"
 #include "ns/design.h"
-#include "ns_config.h"
-#include "precision_check.h"
-#include "recommend.h"
-#include "recommend_laws.h"
+#include "configs/ns_config.h"
+#include "configs/precision_check.h"
+#include "configs/recommend.h"
+#include "configs/recommend_laws.h"
 #include "test_support.h"
-#include "torch_groups.h"
+#include "configs/torch_groups.h"
 
 using namespace muspec;
 using muspec_test::TempDir;

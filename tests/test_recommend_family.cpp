@@ -10,10 +10,10 @@
 #include <filesystem>
 #include <string>
 
-#include "ns_config.h"
-#include "precision_check.h"
-#include "recommend.h"
-#include "recommend_family.h"
+#include "configs/ns_config.h"
+#include "configs/precision_check.h"
+#include "configs/recommend.h"
+#include "configs/recommend_family.h"
 #include "ns/spectral_simulate.h"
 #include "spectra/summary.h"
 #include "store/spectra_store.h"

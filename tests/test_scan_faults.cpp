@@ -1,7 +1,7 @@
 // Issue 14: a file truncated (or rewritten) while a scan reads it. Before, the mapped read past
 // the new end of file raised SIGBUS and killed the process (exit 135, all work lost); now the
 // fault reads zeros, is counted (io/bus_guard.h), and the scan skips what it read from the
-// changed file (analysis/file_watch.h).
+// changed file (analysis/scan/file_watch.h).
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "file_watch.h"
+#include "scan/file_watch.h"
 #include "io/bus_guard.h"
 #include "io/mapped_file.h"
 #include "io/safetensors.h"

@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "spectra/backend.h"
-#include "synthetic.h"
+#include "scan/synthetic.h"
 
 using namespace muspec;
 

@@ -3,7 +3,7 @@
 // in bf16 the iteration also rounds, mixes directions and moves the gain. The gain of direction
 // i is u_iᵀ X_k v_i, with (u_i, v_i) the singular vectors of the input (float64 SVD) and X_k
 // the iteration's output (ns::newton_schulz at that precision). This is the matrix-level check
-// behind `recommend --verify` (analysis/precision_check.h, docs/ns-config.md "Precision").
+// behind `recommend --verify` (analysis/configs/precision_check.h, docs/ns-config.md "Precision").
 #pragma once
 
 #include <cstdint>

@@ -15,11 +15,11 @@
 #include "core/error.h"
 #include "core/json_limits.h"
 #include "fuzz_common.h"
-#include "grouping.h"
-#include "laws.h"
+#include "laws/grouping.h"
+#include "laws/laws.h"
 #include "model/model_config.h"
 #include "ns/schedule.h"
-#include "ns_config.h"
+#include "configs/ns_config.h"
 
 namespace {
 

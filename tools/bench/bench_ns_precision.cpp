@@ -1,4 +1,4 @@
-// Calibrates kBf16BandAllowance (analysis/precision_check.h, docs/ns-config.md "Precision"):
+// Calibrates kBf16BandAllowance (analysis/configs/precision_check.h, docs/ns-config.md "Precision"):
 // for every matrix of the given checkpoints and a set of synthetic spectra, picks the fewest
 // steps whose exact scalar map puts [ℓ, 1] in the schedule's band (ℓ = the matrix's quantile,
 // as recommend does), runs the emulated bf16 iteration (bf16 storage, float32 products),

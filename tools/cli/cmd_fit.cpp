@@ -15,8 +15,8 @@
 #include "core/atomic_file.h"
 #include "core/build_config.h"
 #include "core/error.h"
-#include "law_report.h"
-#include "scaling_fit.h"
+#include "report/law_report.h"
+#include "laws/scaling_fit.h"
 #include "store/spectra_store.h"
 
 namespace muspec::cli {

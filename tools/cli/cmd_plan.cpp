@@ -15,12 +15,12 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "ns/quality.h"
-#include "ns_config.h"
-#include "ns_plan.h"
-#include "plan_transfer.h"
-#include "recommend.h"
+#include "configs/ns_config.h"
+#include "configs/ns_plan.h"
+#include "configs/plan_transfer.h"
+#include "configs/recommend.h"
 #include "store/spectra_store.h"
-#include "torch_groups.h"
+#include "configs/torch_groups.h"
 
 namespace muspec::cli {
 

@@ -10,8 +10,8 @@
 #include "cli/commands.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "law_plot.h"
-#include "laws.h"
+#include "report/law_plot.h"
+#include "laws/laws.h"
 
 namespace muspec::cli {
 

@@ -9,8 +9,8 @@
 #include "cli/commands.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "law_report.h"
-#include "laws.h"
+#include "report/law_report.h"
+#include "laws/laws.h"
 
 namespace muspec::cli {
 

@@ -16,13 +16,13 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "ns/quality.h"
-#include "ns_config.h"
-#include "recommend.h"
-#include "recommend_laws.h"
-#include "recommend_family.h"
+#include "configs/ns_config.h"
+#include "configs/recommend.h"
+#include "configs/recommend_laws.h"
+#include "configs/recommend_family.h"
 #include "cli/ns_power.h"
 #include "store/spectra_store.h"
-#include "torch_groups.h"
+#include "configs/torch_groups.h"
 
 namespace muspec::cli {
 
@@ -146,7 +146,7 @@ void print_family_table(const NsConfig& c) {
 // normalized eigenvalues grow only x1.5 per coupled Newton step, so 15 can be too few.
 constexpr int kFamilyMaxSteps = 60;
 
-// --power P: the spectral family (analysis/recommend_family.h), measured mode only.
+// --power P: the spectral family (analysis/configs/recommend_family.h), measured mode only.
 int run_recommend_family(const RecommendArgs& a) {
   if (a.spectra.empty() || !a.laws.empty())
     throw UsageError("recommend --power needs --spectra: the maps depend on the whole spectrum, which laws do not predict");

@@ -17,9 +17,9 @@
 #include "core/memory_budget.h"
 #include "io/tensor_source.h"
 #include "model/optimizer_state.h"
-#include "progress.h"
-#include "report.h"
-#include "scan.h"
+#include "report/progress.h"
+#include "report/scan_report.h"
+#include "scan/scan.h"
 #include "store/spectra_store.h"
 
 namespace muspec::cli {

@@ -13,7 +13,7 @@
 #include "core/build_config.h"
 #include "core/error.h"
 #include "io/safetensors.h"
-#include "synthetic.h"
+#include "scan/synthetic.h"
 
 namespace muspec::cli {
 

@@ -28,7 +28,7 @@ TORCH_GROUPS_FORMAT = "muspec.torch_groups"
 SUPPORTED_VERSION = 1
 DEFAULT_EPSILON = 1e-7
 #: Upper bound on NS steps accepted from a file (torch.optim.Muon uses the same limit).
-MAX_STEPS = 99  # as muspec's own validator (analysis/ns_config.cpp)
+MAX_STEPS = 99  # as muspec's own validator (analysis/configs/ns_config.cpp)
 
 #: Keller Jordan's quintic (KellerJordan/Muon), used by ``Schedule.keller()``.
 KELLER_COEFFICIENTS = (3.4445, -4.7750, 2.0315)

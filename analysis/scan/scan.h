@@ -1,0 +1,56 @@
+// `muspec scan` as a library call: files -> selected matrices -> singular values -> records.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "scan/labeling.h"
+#include "spectra/backend.h"
+#include "spectra/record.h"
+
+namespace muspec {
+
+class Progress;
+
+struct ScanOptions {
+  std::vector<std::string> paths;          ///< files or directories
+  std::string include_regex;               ///< keep tensors whose name matches (ECMAScript, search)
+  std::string exclude_regex;               ///< drop tensors whose name matches
+  std::vector<double> quantiles;           ///< quantile levels in [0, 1]
+  SpectralMethod method = SpectralMethod::Auto;
+  Device device = Device::Auto;
+  InputTransform transform = InputTransform::None;
+  int threads = 0;                         ///< 0 = all hardware threads
+  int gpu_streams = 0;                     ///< CUDA: matrices in flight at once; 0 = default (8)
+  int64_t min_dim = 2;                     ///< matrices with min(rows, cols) below this are ignored
+  LabelOptions labels;                     ///< --kind, names, runs and steps
+};
+
+/// A tensor (or file) that was not analysed.
+struct ScanIssue {
+  std::string file;
+  std::string tensor;  ///< empty for a whole file
+  std::string reason;
+};
+
+struct ScanResult {
+  std::vector<SpectrumRecord> records;   ///< analysed matrices and NaN/Inf matrices, in file order
+  std::vector<ScanIssue> skipped;        ///< matrices or files that should have been analysed but
+                                         ///< could not (bad file, bad tensor, NaN/Inf, LAPACK failure)
+  std::vector<ScanIssue> ignored;        ///< tensors that are not matrices muspec analyses
+                                         ///< (1-D, integer, too small, excluded by name)
+  std::string backend;                   ///< description of the spectral backend used
+  std::vector<std::string> notices;      ///< one-line notices (e.g. "using the CPU backend: ...")
+};
+
+/// Runs a scan. Throws only for problems with the options themselves (bad regex, bad quantile,
+/// unavailable device); problems with inputs are reported in the result.
+ScanResult run_scan(const ScanOptions& options, Progress* progress = nullptr);
+
+/// Matrices with min(rows, cols) at or below this are computed many at a time, one BLAS thread
+/// each; larger ones one at a time with all BLAS threads.
+inline constexpr int64_t kSmallMatrixDim = 768;
+
+}  // namespace muspec
