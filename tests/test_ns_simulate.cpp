@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "ns/catalog.h"
+#include "ns/direction_gains.h"
 #include "ns/simulate.h"
 #include "spectra/backend.h"
 
@@ -126,4 +127,54 @@ TEST_CASE("ns: simulate_matrix measures the input spectrum itself", "[ns][simula
   for (size_t i = 0; i < sorted.size(); ++i) CHECK(a.predicted[i] == Approx(sorted[i]).epsilon(1e-12));
   CHECK_THROWS_AS(parse_precision("fp8"), muspec::UsageError);
   CHECK(parse_precision("bf16") == Precision::BF16);
+}
+
+// The bf16 realizations behind `recommend --verify` (docs/ns-config.md "Under the floor"): the
+// two kernels and their jittered versions are all bf16 arithmetics, so above the floor none
+// leaves the range of the exact float64 gains by more than the calibrated bf16 allowance
+// (0.016); under it they part, which is why a promise there must pass them all.
+TEST_CASE("ns: bf16 kernels and jittered realizations", "[ns][simulate]") {
+  const Schedule s = builtin_schedule("keller");
+  const auto gains_in = [&](const Planted& p, const Bf16Rounding& r) {
+    return direction_gains(s, 7, Precision::BF16, p.g.data(), p.rows, p.cols, r);
+  };
+  SECTION("above the floor no realization leaves the float64 gains' range by more than the allowance") {
+    const Planted p = planted(96, 160, 0.01, 1.0, 3.0, 7);
+    double lo = 1e9, hi = -1e9;
+    for (const DirectionGain& d : direction_gains(s, 7, Precision::F64, p.g.data(), p.rows, p.cols))
+      lo = std::min(lo, d.gain), hi = std::max(hi, d.gain);
+    REQUIRE(lo > 0.6);  // 7 steps bring every direction into Keller's band in exact arithmetic
+    for (const Bf16Rounding& r : bf16_realizations(2)) {
+      const std::vector<DirectionGain> g = gains_in(p, r);
+      for (const DirectionGain& d : g) {
+        CHECK(d.gain > lo - 0.016);
+        CHECK(d.gain < hi + 0.016);
+      }
+    }
+  }
+  SECTION("kernels differ, jitter is seeded, zero jitter is the exact kernel") {
+    const Planted p = planted(64, 96, 1e-4, 1.0, 1.0, 11);
+    const auto out = [&](Bf16Rounding r) { return newton_schulz(s, 7, Precision::BF16, p.g.data(), p.rows, p.cols, r); };
+    CHECK(out({Bf16Kernel::Unfused, 0, 5}) == out({}));
+    CHECK(out({Bf16Kernel::Fused, 0, 0}) != out({}));
+    CHECK(out({Bf16Kernel::Fused, 4, 1}) == out({Bf16Kernel::Fused, 4, 1}));
+    CHECK(out({Bf16Kernel::Fused, 4, 1}) != out({Bf16Kernel::Fused, 4, 2}));
+  }
+  SECTION("under the floor the realizations spread; the range covers each of them") {
+    const Planted p = planted(64, 96, 1e-4, 1.0, 1.0, 13);
+    const std::vector<Bf16Rounding> runs = bf16_realizations(3);
+    REQUIRE(runs.size() == 8);
+    const std::vector<DirectionGainRange> range =
+        direction_gain_ranges(s, 7, Precision::BF16, p.g.data(), p.rows, p.cols, runs);
+    double widest = 0.0;
+    for (const DirectionGainRange& d : range) widest = std::max(widest, d.max_gain - d.min_gain);
+    CHECK(widest > 1e-3);
+    for (const Bf16Rounding& r : runs) {
+      const std::vector<DirectionGain> g = gains_in(p, r);
+      for (size_t i = 0; i < g.size(); ++i) {
+        CHECK(g[i].gain >= range[i].min_gain);
+        CHECK(g[i].gain <= range[i].max_gain);
+      }
+    }
+  }
 }

@@ -110,7 +110,8 @@ json parameter_to_json(const NsConfigParameter& p) {
   if (p.stability) o["stability"] = stability_to_json(*p.stability);
   if (p.verified)
     o["verified"] = {{"min_gain", p.verified->min_gain}, {"max_gain", p.verified->max_gain}, {"margin", p.verified->margin},
-                     {"added_steps", p.verified->added_steps}, {"passed", p.verified->passed}, {"matrices", p.verified->matrices}};
+                     {"added_steps", p.verified->added_steps}, {"passed", p.verified->passed}, {"matrices", p.verified->matrices},
+                     {"realizations", p.verified->realizations}};
   return o;
 }
 

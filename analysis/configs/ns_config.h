@@ -82,6 +82,8 @@ struct NsVerification {
   int added_steps = 0;                    ///< steps added to the scalar-map choice until every matrix passed
   bool passed = false;
   int64_t matrices = 0;                   ///< matrices run (parts whose file could not be read are left out)
+  int realizations = 1;                   ///< rounding realizations each matrix was run in (bf16: both
+                                          ///< kernels, and jittered ones under the floor)
 };
 
 /// How much a recommendation depends on the checkpoint it was measured at.

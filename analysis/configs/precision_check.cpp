@@ -49,15 +49,23 @@ void GainRange::add(const GainRange& o) {
   min_gain = std::min(min_gain, o.min_gain);
   max_gain = std::max(max_gain, o.max_gain);
   directions += o.directions;
+  realizations = std::max(realizations, o.realizations);
+}
+
+std::vector<ns::Bf16Rounding> realizations_for(ns::Precision precision, double lower) {
+  if (precision != ns::Precision::BF16) return {ns::Bf16Rounding{}};
+  return ns::bf16_realizations(lower < kBf16Floor ? kBf16JitteredUnderFloor : 0);
 }
 
 GainRange gain_range(const ns::Schedule& schedule, int steps, ns::Precision precision, const std::vector<double>& g,
                      int64_t rows, int64_t cols, double lower) {
   GainRange r;
-  for (const ns::DirectionGain& d : ns::direction_gains(schedule, steps, precision, g.data(), rows, cols)) {
+  const std::vector<ns::Bf16Rounding> runs = realizations_for(precision, lower);
+  r.realizations = static_cast<int>(runs.size());
+  for (const ns::DirectionGainRange& d : ns::direction_gain_ranges(schedule, steps, precision, g.data(), rows, cols, runs)) {
     if (d.s < lower) continue;
-    r.min_gain = std::min(r.min_gain, d.gain);
-    r.max_gain = std::max(r.max_gain, d.gain);
+    r.min_gain = std::min(r.min_gain, d.min_gain);
+    r.max_gain = std::max(r.max_gain, d.max_gain);
     ++r.directions;
   }
   return r;

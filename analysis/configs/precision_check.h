@@ -42,11 +42,23 @@ struct MatrixSource {
 /// `why` (file gone or changed, tensor missing, NaN/Inf).
 std::optional<std::vector<double>> load_matrix(const MatrixSource& source, int64_t* rows, int64_t* cols, std::string* why);
 
-/// Gains of the directions with normalized singular value s ≥ lower after `steps` steps.
+/// Jittered realizations per bf16 kernel that a promise under the bf16 floor must also pass
+/// (docs/ns-config.md "Under the floor"): there a direction's gain depends on the exact
+/// rounding, so one arithmetic's result does not carry over to another's.
+inline constexpr int kBf16JitteredUnderFloor = 3;
+
+/// The rounding realizations a promise for lower bound `lower` is checked in at `precision`:
+/// both bf16 kernels (exact), plus kBf16JitteredUnderFloor jittered ones each under the floor;
+/// one run at f64 and f32.
+std::vector<ns::Bf16Rounding> realizations_for(ns::Precision precision, double lower);
+
+/// Gains of the directions with normalized singular value s ≥ lower after `steps` steps, over
+/// every realization of realizations_for(precision, lower).
 struct GainRange {
   double min_gain = std::numeric_limits<double>::infinity();
   double max_gain = -std::numeric_limits<double>::infinity();
   int64_t directions = 0;
+  int realizations = 1;  ///< rounding realizations each matrix was run in
   void add(const GainRange& o);
   bool inside(const ns::Band& band) const { return directions == 0 || (band.lo <= min_gain && max_gain <= band.hi); }
 };

@@ -296,7 +296,7 @@ NsVerification verify_at_precision(const NsMatrix& m, const std::vector<int64_t>
     GainRange g;
     for (const auto& [x, rows, cols] : mats) g.add(gain_range(s, k, o.precision, x, rows, cols, lower));
     v = NsVerification{g.min_gain, g.max_gain, std::min(g.min_gain - band.lo, band.hi - g.max_gain), k - c.setting.steps,
-                       g.inside(band), v.matrices};
+                       g.inside(band), v.matrices, g.realizations};
     if (v.passed) {
       c = at_k;
       break;

@@ -21,6 +21,18 @@ struct DirectionGain {
 
 /// Gains of every direction of the rows×cols row-major matrix `g`, ascending in s.
 std::vector<DirectionGain> direction_gains(const Schedule& schedule, int steps, Precision precision, const double* g,
-                                           int64_t rows, int64_t cols);
+                                           int64_t rows, int64_t cols, const Bf16Rounding& rounding = {});
+
+/// A direction's gain over several rounding realizations.
+struct DirectionGainRange {
+  double s = 0.0;
+  double min_gain = 0.0, max_gain = 0.0;
+};
+
+/// Gains of every direction in each bf16 realization of `roundings` (one SVD of the input;
+/// at f64 and f32 one run whatever `roundings` holds), ascending in s.
+std::vector<DirectionGainRange> direction_gain_ranges(const Schedule& schedule, int steps, Precision precision,
+                                                      const double* g, int64_t rows, int64_t cols,
+                                                      const std::vector<Bf16Rounding>& roundings);
 
 }  // namespace muspec::ns

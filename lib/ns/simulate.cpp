@@ -23,7 +23,7 @@ using detail::NoRound;
 using detail::RoundBf16;
 
 // The iteration on X (m ≤ n after the caller's transpose), in scalar type T, with `r` applied
-// to the result of every product and element-wise operation.
+// to the result of every product (r.gemm) and element-wise operation (r).
 template <class T, class Round>
 Mat<T> iterate(Mat<T> x, const Schedule& schedule, int steps, Round r) {
   x = r(x);  // cast to the working precision (bf16 kernels cast before normalizing)
@@ -35,17 +35,45 @@ Mat<T> iterate(Mat<T> x, const Schedule& schedule, int steps, Round r) {
   for (int k = 0; k < steps; ++k) {
     const OddPoly& p = schedule.step(k);
     const T a = static_cast<T>(p.a), b = static_cast<T>(p.b), c = static_cast<T>(p.c);
-    const Mat<T> A = r(Mat<T>(x * x.transpose()));
+    const Mat<T> A = r.gemm(Mat<T>(x * x.transpose()));
     Mat<T> B;
     if (p.c != 0.0) {
-      const Mat<T> A2 = r(Mat<T>(A * A));
+      const Mat<T> A2 = r.gemm(Mat<T>(A * A));
       B = r(Mat<T>(r(Mat<T>(b * A)) + r(Mat<T>(c * A2))));
     } else {
       B = r(Mat<T>(b * A));
     }
-    x = r(Mat<T>(r(Mat<T>(a * x)) + r(Mat<T>(B * x))));
+    const Mat<T> BX = r.gemm(Mat<T>(B * x));
+    x = r(Mat<T>(r(Mat<T>(a * x)) + BX));
   }
   return x;
+}
+
+// The fused bf16 kernel (Bf16Kernel::Fused): the norm stays float32, each combination of
+// rounded products is formed in float32 and rounded once.
+template <class Round>
+Mat<float> iterate_fused(Mat<float> x, const Schedule& schedule, int steps, Round r) {
+  x = r(x);
+  const float denom = static_cast<float>(x.norm()) * static_cast<float>(1.0 + schedule.normalization.delta) +
+                      static_cast<float>(schedule.normalization.epsilon);
+  x = r(Mat<float>(x / (denom == 0.0f ? 1.0f : denom)));
+  for (int k = 0; k < steps; ++k) {
+    const OddPoly& p = schedule.step(k);
+    const float a = static_cast<float>(p.a), b = static_cast<float>(p.b), c = static_cast<float>(p.c);
+    const Mat<float> A = r.gemm(Mat<float>(x * x.transpose()));
+    const Mat<float> B = p.c != 0.0 ? r(Mat<float>(b * A + c * r.gemm(Mat<float>(A * A)))) : r(Mat<float>(b * A));
+    x = r(Mat<float>(a * x + r.gemm(Mat<float>(B * x))));
+  }
+  return x;
+}
+
+Mat<float> iterate_bf16(const Mat<float>& x, const Schedule& schedule, int steps, const Bf16Rounding& rounding) {
+  const bool fused = rounding.kernel == Bf16Kernel::Fused;
+  if (rounding.jitter_ulps > 0) {
+    const detail::RoundBf16Jittered r(rounding.jitter_ulps, rounding.seed);
+    return fused ? iterate_fused(x, schedule, steps, r) : iterate<float>(x, schedule, steps, r);
+  }
+  return fused ? iterate_fused(x, schedule, steps, RoundBf16{}) : iterate<float>(x, schedule, steps, RoundBf16{});
 }
 
 }  // namespace
@@ -59,6 +87,17 @@ const char* precision_name(Precision p) {
   return "?";
 }
 
+const char* bf16_kernel_name(Bf16Kernel k) { return k == Bf16Kernel::Fused ? "fused" : "unfused"; }
+
+std::vector<Bf16Rounding> bf16_realizations(int jittered) {
+  std::vector<Bf16Rounding> out;
+  for (Bf16Kernel k : {Bf16Kernel::Unfused, Bf16Kernel::Fused}) {
+    out.push_back({k, 0, 0});
+    for (int i = 1; i <= jittered; ++i) out.push_back({k, kBf16JitterUlps, static_cast<uint64_t>(i)});
+  }
+  return out;
+}
+
 Precision parse_precision(const std::string& s) {
   if (s == "f64" || s == "float64") return Precision::F64;
   if (s == "f32" || s == "float32") return Precision::F32;
@@ -67,7 +106,7 @@ Precision parse_precision(const std::string& s) {
 }
 
 std::vector<double> newton_schulz(const Schedule& schedule, int steps, Precision precision,
-                                  const double* g, int64_t rows, int64_t cols) {
+                                  const double* g, int64_t rows, int64_t cols, const Bf16Rounding& rounding) {
   if (rows <= 0 || cols <= 0) throw UsageError("newton_schulz: empty matrix");
   const bool transpose = rows > cols;
   Eigen::Map<const Mat<double>> in(g, rows, cols);
@@ -76,7 +115,7 @@ std::vector<double> newton_schulz(const Schedule& schedule, int steps, Precision
   switch (precision) {
     case Precision::F64: y = iterate<double>(x, schedule, steps, NoRound{}); break;
     case Precision::F32: y = iterate<float>(x.cast<float>(), schedule, steps, NoRound{}).cast<double>(); break;
-    case Precision::BF16: y = iterate<float>(x.cast<float>(), schedule, steps, RoundBf16{}).cast<double>(); break;
+    case Precision::BF16: y = iterate_bf16(x.cast<float>(), schedule, steps, rounding).cast<double>(); break;
   }
   std::vector<double> out(static_cast<size_t>(rows * cols));
   Eigen::Map<Mat<double>> o(out.data(), rows, cols);

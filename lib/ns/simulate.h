@@ -21,6 +21,31 @@ enum class Precision {
          ///< result rounded to bf16 (round to nearest even)
 };
 const char* precision_name(Precision p);           ///< "f64", "f32", "bf16"
+
+/// Where a bf16 kernel rounds. Muon is written both ways, and under the bf16 floor the choice
+/// moves a direction's gain by a few hundredths (docs/ns-config.md "Precision").
+enum class Bf16Kernel {
+  Unfused,  ///< every product and element-wise result rounded, the norm of the bf16 matrix is
+            ///< bf16 (Keller Jordan's reference: `b * A + c * A @ A` on bf16 tensors)
+  Fused,    ///< products rounded; b·A + c·A² and a·X + B·X formed in float32 from the rounded
+            ///< products and rounded once, the norm kept in float32 (baddbmm-style kernels such
+            ///< as torch.optim.Muon, and muspec_torch.newton_schulz)
+};
+const char* bf16_kernel_name(Bf16Kernel k);  ///< "unfused", "fused"
+
+/// One rounding realization of the bf16 iteration: the kernel, and optionally every product's
+/// float32 result moved by up to `jitter_ulps` float32 ulps (uniform, seeded) before it is
+/// rounded, a stand-in for another GEMM's accumulation order. Ignored at f64 and f32.
+struct Bf16Rounding {
+  Bf16Kernel kernel = Bf16Kernel::Unfused;
+  int jitter_ulps = 0;
+  uint64_t seed = 0;
+};
+
+/// The realizations a bf16 promise is checked in: both kernels exactly, plus `jittered` seeded
+/// realizations of each with kBf16JitterUlps.
+std::vector<Bf16Rounding> bf16_realizations(int jittered);
+inline constexpr int kBf16JitterUlps = 4;
 Precision parse_precision(const std::string& s);   ///< throws UsageError
 
 /// Runs `steps` steps of `schedule` on the rows×cols row-major float64 matrix `g` as the
@@ -28,7 +53,7 @@ Precision parse_precision(const std::string& s);   ///< throws UsageError
 /// ‖G‖_F·(1+δ) + ε, then per step A = XXᵀ, B = bA + cA² (bA for a cubic), X ← aX + BX,
 /// and transpose back. Returns the rows×cols row-major result as float64.
 std::vector<double> newton_schulz(const Schedule& schedule, int steps, Precision precision,
-                                  const double* g, int64_t rows, int64_t cols);
+                                  const double* g, int64_t rows, int64_t cols, const Bf16Rounding& rounding = {});
 
 /// The same iteration on the GPU with cuBLAS (Device::Cuda; F64, F32, or BF16 = bf16 storage
 /// with float32 accumulation, as Muon kernels run). Device::Cpu is newton_schulz() above.
