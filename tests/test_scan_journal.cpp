@@ -181,7 +181,8 @@ constexpr int kKillTrials = 12;
 
 TEST_CASE("journal: scans killed at random moments resume to the uninterrupted outputs", "[journal][cli][kill]") {
   TempDir dir("kill");
-  const std::string inputs = muspec_test::source_dir() + "/sample_data";
+  // A real training run's checkpoints (many small matrices: kills land mid-scan) and numpy files.
+  const std::string inputs = muspec_test::source_dir() + "/sample_data/runs/d16 " + muspec_test::source_dir() + "/sample_data/numpy";
   const std::string args = " -q --threads 1 --summary ";
   const std::string ref = dir.file("ref.h5");
   const auto t0 = std::chrono::steady_clock::now();
