@@ -173,10 +173,10 @@ constexpr int kKillTrials = 4;
 #if __has_feature(address_sanitizer)
 constexpr int kKillTrials = 4;
 #else
-constexpr int kKillTrials = 12;
+constexpr int kKillTrials = 10;
 #endif
 #else
-constexpr int kKillTrials = 12;
+constexpr int kKillTrials = 10;
 #endif
 
 TEST_CASE("journal: scans killed at random moments resume to the uninterrupted outputs", "[journal][cli][kill]") {
