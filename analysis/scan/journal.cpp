@@ -268,13 +268,21 @@ ScanJournal::ScanJournal(std::string path, const JournalHeader& header) : path_(
   if (in) {
     std::stringstream ss;
     ss << in.rdbuf();
-    JournalContents old = parse_journal(ss.str(), path_);
+    JournalContents old;
+    try {
+      old = parse_journal(ss.str(), path_);
+    } catch (const InputError& e) {
+      throw UsageError(std::string(e.what()) + "; remove it to start this scan afresh");
+    }
     if (std::string why = mismatch(old.header, header); !why.empty())
       throw UsageError("the scan journal '" + path_ + "' belongs to another scan: " + why +
                        "; remove it to start this scan afresh, or rerun the scan it belongs to");
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd_ < 0 || ::ftruncate(fd_, static_cast<off_t>(old.valid_bytes)) != 0 || ::lseek(fd_, 0, SEEK_END) < 0)
-      throw Error("cannot continue scan journal '" + path_ + "': " + std::strerror(errno));
+    if (fd_ < 0 || ::ftruncate(fd_, static_cast<off_t>(old.valid_bytes)) != 0 || ::lseek(fd_, 0, SEEK_END) < 0) {
+      const std::string why = std::strerror(errno);
+      if (fd_ >= 0) ::close(fd_);  // the destructor does not run for a throwing constructor
+      throw Error("cannot continue scan journal '" + path_ + "': " + why);
+    }
     std::vector<bool> seen(static_cast<size_t>(header.matrices), false);
     for (auto& e : old.entries)
       if (!seen[static_cast<size_t>(e.matrix)]) seen[static_cast<size_t>(e.matrix)] = true, completed_.push_back(std::move(e));
@@ -284,8 +292,14 @@ ScanJournal::ScanJournal(std::string path, const JournalHeader& header) : path_(
   } else {
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd_ < 0) throw Error("cannot create scan journal '" + path_ + "': " + std::strerror(errno));
-    write_all(fd_, encode_journal_header(header), path_);
-    sync();
+    try {
+      write_all(fd_, encode_journal_header(header), path_);
+      sync();
+    } catch (...) {
+      ::close(fd_);
+      ::unlink(path_.c_str());
+      throw;
+    }
   }
   last_sync_ = seconds_now();
 }
