@@ -12,6 +12,7 @@
 #include "core/memory_budget.h"
 #include "core/parallel.h"
 #include "scan/file_watch.h"
+#include "scan/scan_plan.h"
 #include "io/bus_guard.h"
 #include "io/pickle_danger.h"
 #include "io/discover.h"
@@ -288,6 +289,23 @@ void run_on_cpu(const std::vector<TensorJob>& jobs, int threads, const std::func
   for (size_t i : large) run_one(i);
 }
 
+/// What a matrix stack's records will say before it is read (scan/scan_plan.h).
+std::vector<MatrixIdentity> identities(const std::vector<TensorJob>& jobs, const ScanOptions& o) {
+  std::vector<MatrixIdentity> out;
+  for (const TensorJob& j : jobs) {
+    const TensorEntry& e = j.source->entries()[j.entry];
+    const TensorLabel& L = j.labels->tensors[j.entry];
+    const SpectrumRecord r = base_record(e, *j.labels, L, 0, j.rows, j.cols, o);
+    Fingerprint f;
+    f.add(r.name).add(r.tensor).add(r.file).add(r.rows).add(r.cols).add(r.dtype).add(r.transform).add(r.run).add(r.step);
+    f.add(r.model_params).add(r.params_source).add(r.kind).add(r.parameter).add(r.op_type).add(r.layer).add(r.num_layers);
+    f.add(r.rel_depth).add(int64_t{r.muon}).add(int64_t{r.transposed}).add(j.slices).add(static_cast<int64_t>(L.parts.size()));
+    for (int64_t d : e.shape) f.add(d);
+    out.push_back({f.hex(), e.file, matrix_cost(j.rows, j.cols, j.slices)});
+  }
+  return out;
+}
+
 void validate(const ScanOptions& o) {
   for (double q : o.quantiles)
     if (!(q >= 0 && q <= 1)) throw UsageError("--quantiles: " + std::to_string(q) + " is outside [0, 1]");
@@ -337,15 +355,25 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
 
   // Stage 2: label every tensor (run, step, kind, parameter, operator, layer), choose the matrices.
   const std::vector<SourceLabels> labels = label_sources(sources, o.labels, result.notices);
-  const std::vector<TensorJob> jobs = select_tensors(sources, labels, o, result);
+  const std::vector<TensorJob> all_jobs = select_tensors(sources, labels, o, result);
+  // Stage 2b: this process's part (--shard), less what the journal has (scan/scan_plan.h).
+  ScanPlan plan = plan_scan(o, identities(all_jobs, o), result.notices);
+  result.fingerprint = plan.fingerprint;
+  result.matrices = static_cast<int64_t>(all_jobs.size());
+  std::vector<TensorJob> jobs;
+  for (size_t i : plan.todo) jobs.push_back(all_jobs[i]);
   uint64_t total_bytes = 0;
   for (const auto& j : jobs) total_bytes += j.bytes;
   if (progress) progress->start(static_cast<int64_t>(jobs.size()), total_bytes);
 
   // Stage 3: compute.
-  std::vector<JobOutcome> outcomes(jobs.size());
+  std::vector<JobOutcome> outcomes(all_jobs.size());
+  for (auto& e : plan.done) outcomes[static_cast<size_t>(e.matrix)] = {std::move(e.records), std::move(e.skipped)};
   auto run_one = [&](size_t i) {
-    outcomes[i] = run_job(jobs[i], *backend, o, watch);
+    JobOutcome& out = outcomes[plan.todo[i]];
+    out = run_job(jobs[i], *backend, o, watch);
+    if (plan.journal && worth_journaling(out.records, out.skipped))
+      plan.journal->append({static_cast<int64_t>(plan.todo[i]), out.records, out.skipped});
     if (progress) progress->advance(jobs[i].bytes, jobs[i].source->entries()[jobs[i].entry].name);
   };
   const int saved_blas_threads = blas_threads();
@@ -358,18 +386,17 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
     run_on_cpu(jobs, threads, run_one);
   }
   set_blas_threads(saved_blas_threads);
+  if (plan.journal) plan.journal->sync();
   if (progress) progress->finish();
   for (auto& n : backend->notices()) result.notices.push_back(std::move(n));
 
   // Stage 4: gather in file order, then by run and step (file names sort checkpoint-100 before
   // checkpoint-25; steps are numbers).
-  for (auto& oc : outcomes) {
-    for (auto& r : oc.records) result.records.push_back(std::move(r));
-    for (auto& s : oc.skipped) result.skipped.push_back(std::move(s));
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    for (auto& r : outcomes[i].records) result.records.push_back(std::move(r)), result.scan_order.push_back(static_cast<int64_t>(i));
+    for (auto& s : outcomes[i].skipped) result.skipped.push_back(std::move(s));
   }
-  std::stable_sort(result.records.begin(), result.records.end(), [](const SpectrumRecord& a, const SpectrumRecord& b) {
-    return std::tie(a.run, a.step) < std::tie(b.run, b.step);
-  });
+  order_records(result.records, result.scan_order);
   return result;
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/tensor.h"
 #include "scan/labeling.h"
+#include "scan/shard.h"
 #include "spectra/backend.h"
 #include "spectra/record.h"
 
@@ -26,6 +27,8 @@ struct ScanOptions {
   int gpu_streams = 0;                     ///< CUDA: matrices in flight at once; 0 = default (8)
   int64_t min_dim = 2;                     ///< matrices with min(rows, cols) below this are ignored
   LabelOptions labels;                     ///< --kind, names, runs and steps
+  ShardSpec shard;                         ///< --shard I/N: only this part's matrices (scan/shard.h)
+  std::string journal;                     ///< scan journal path ("" = none; scan/journal.h)
 };
 
 /// A tensor (or file) that was not analysed.
@@ -43,6 +46,9 @@ struct ScanResult {
                                          ///< (1-D, integer, too small, excluded by name)
   std::string backend;                   ///< description of the spectral backend used
   std::vector<std::string> notices;      ///< one-line notices (e.g. "using the CPU backend: ...")
+  std::vector<int64_t> scan_order;       ///< per record: its matrix's index in file order (scan/shard.h)
+  std::string fingerprint;               ///< the selected matrices and the options (scan/scan_plan.h)
+  int64_t matrices = 0;                  ///< matrices the whole scan selects (all shards)
 };
 
 /// Runs a scan. Throws only for problems with the options themselves (bad regex, bad quantile,

@@ -317,6 +317,24 @@ std::vector<double> read_dataset_f64(hid_t dset, uint64_t max_len) {
   return v;
 }
 
+std::vector<int64_t> read_dataset_i64(hid_t dset, uint64_t max_len) {
+  Id type(H5Dget_type(dset), H5Tclose, "cannot read a dataset type");
+  if (H5Tget_class(type.get()) != H5T_INTEGER) throw Failure("dataset is not integer");
+  Id space(H5Dget_space(dset), H5Sclose, "cannot read a dataset shape");
+  const Shape s = shape_of(space.get());
+  if (s.cls != H5S_SIMPLE || s.rank != 1) throw Failure("dataset is not 1-D");
+  if (s.count > max_len || s.count > kMaxReadDataset)
+    throw Failure("dataset has " + std::to_string(s.count) + " values, more than the " + std::to_string(max_len) + " expected");
+  std::vector<int64_t> v;
+  if (s.count == 0) return v;
+  const uint64_t stored = H5Dget_storage_size(dset);  // as in read_dataset_f64
+  if (stored == 0 || s.count * 8 / 1100 > stored)
+    throw Failure("dataset declares " + std::to_string(s.count) + " values but stores " + std::to_string(stored) + " bytes");
+  v.resize(s.count);
+  check(H5Dread(dset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), "cannot read dataset values");
+  return v;
+}
+
 void write_attr_string(hid_t obj, const std::string& name, const std::string& value) {
   const std::string ctx = "attribute '" + name + "'";
   if (value.size() > kMaxStringAttributeBytes)

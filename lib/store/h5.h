@@ -76,6 +76,8 @@ void write_dataset_bool(hid_t loc, const std::string& name, const std::vector<bo
 void write_dataset_strings(hid_t loc, const std::string& name, const std::vector<std::string>& v);
 /// A 1-D floating-point dataset of at most `max_len` values, converted to double.
 std::vector<double> read_dataset_f64(hid_t dset, uint64_t max_len);
+/// A 1-D integer dataset of at most `max_len` values, converted to int64.
+std::vector<int64_t> read_dataset_i64(hid_t dset, uint64_t max_len);
 
 // ---- attributes ----
 /// Largest attribute payload the writer creates: an attribute message must stay under 64 KiB

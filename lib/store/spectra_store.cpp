@@ -27,6 +27,7 @@ using h5::Id;
 
 constexpr const char* kGroupSpectra = "spectra";
 constexpr const char* kGroupSummary = "summary";
+constexpr const char* kScanOrder = "scan_order";
 
 std::string ordinal(uint64_t i) {
   char buf[32];
@@ -435,6 +436,10 @@ void write_spectra_h5(const std::string& path, const SpectraFile& file) {
       }
       spectra.close("cannot close group /spectra");
     }
+    if (!file.scan_order.empty()) {
+      if (file.scan_order.size() != file.records.size()) throw Failure("scan_order does not have one entry per record");
+      h5::write_dataset_i64(root, kScanOrder, file.scan_order);
+    }
     {
       Id summary = h5::create_group(root, kGroupSummary, true);
       write_summary(summary.get(), file.records);
@@ -485,6 +490,15 @@ SpectraFile read_in_process(const std::string& path) {
     }
     where.clear();
     spectra.close("cannot close group /spectra");
+    if (h5::link_exists(root, kScanOrder)) {
+      where = std::string("/") + kScanOrder;
+      Id d = h5::open_dataset(root, kScanOrder);
+      out.scan_order = h5::read_dataset_i64(d.get(), count);
+      if (out.scan_order.size() != count) throw Failure("has " + std::to_string(out.scan_order.size()) + " entries for " + std::to_string(count) + " records");
+      for (int64_t v : out.scan_order)
+        if (v < 0) throw Failure("holds a negative index");
+      where.clear();
+    }
     f.close("cannot close the file");
   } catch (const Failure& e) {
     throw InputError(path, where, e.what());

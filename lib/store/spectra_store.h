@@ -19,6 +19,9 @@
 //                          (row i describes /spectra/<i>); the columns of the scan CSV
 //                          (without "shape") plus a bool "analysed"; NaN in the float columns
 //                          of unanalysed rows. Derived for h5py/pandas, never read back.
+//   /scan_order            optional int64 1-D dataset, one entry per record: the index of the
+//                          record's matrix in the scan's file order. Written by `scan --shard`
+//                          for `muspec merge` (docs/cluster.md).
 // Strings are variable-length UTF-8 (h5py reads them as str). NaN and inf are stored as is.
 #pragma once
 
@@ -38,6 +41,8 @@ struct SpectraFile {
   /// quantiles (as JSON text), ... The names "format" and "format_version" are reserved.
   std::map<std::string, std::string> attributes;
   std::vector<SpectrumRecord> records;
+  /// Empty, or one entry per record (>= 0): see /scan_order above.
+  std::vector<int64_t> scan_order;
 };
 
 /// Writes atomically (temporary name + rename); on any failure no file and no temporary is

@@ -20,6 +20,7 @@ namespace muspec::cli {
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
       {"scan", "compute singular-value spectra of the matrices in checkpoint files", setup_scan},
+      {"merge", "join the part stores of a sharded scan (scan --shard I/N) into one spectra.h5", setup_merge},
       {"synth", "write synthetic matrices with exactly known singular values", setup_synth},
       {"ns", "Newton-Schulz schedules: show, threshold, design, eval, simulate", setup_ns},
       {"fit", "fit per-layer-group power laws of settled spectral quantiles across model sizes", setup_fit},

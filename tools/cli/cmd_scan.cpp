@@ -11,6 +11,7 @@
 
 #include "cli/app.h"
 #include "cli/commands.h"
+#include "cli/scan_parts.h"
 #include "core/atomic_file.h"
 #include "core/build_config.h"
 #include "core/error.h"
@@ -35,6 +36,8 @@ struct ScanArgs {
   std::string manifest;
   std::string memory_budget;
   std::string command_line;
+  std::string shard;
+  bool resume = false, no_journal = false;
 };
 
 std::string now_iso8601() {
@@ -104,6 +107,7 @@ void write_outputs(const ScanResult& r, const ScanArgs& a) {
     f.records = r.records;
     f.attributes = {{"muspec_version", kVersion}, {"created", now_iso8601()}, {"command", a.command_line},
                     {"backend", r.backend}, {"quantiles", nlohmann::json(a.scan.quantiles).dump()}};
+    if (a.scan.shard.active()) add_part_attributes(f, r, a.scan.shard);  // cli/scan_parts.h
     write_spectra_h5(a.h5_out, f);
   }
   if (!a.csv_out.empty()) write_file_atomically(a.csv_out, summary_csv(r.records, a.scan.quantiles));
@@ -136,17 +140,21 @@ int run_scan_command(ScanArgs& a) {
   for (const auto& r : a.op_rules) a.scan.labels.op_rules.push_back(parse_op_rule(r));
   if (!a.manifest.empty()) a.scan.labels.sweep = read_sweep_manifest(a.manifest);
 
+  if (!a.shard.empty()) a.scan.shard = parse_shard(a.shard);
+  a.scan.journal = journal_path(a.h5_out, a.csv_out, a.json_out, a.no_journal, a.resume);  // cli/scan_parts.h
+
   // files -> matrices -> spectra, with a progress bar on stderr
   Progress progress(Progress::style_for(stderr, a.quiet), stderr);
   const ScanResult r = run_scan(a.scan, &progress);
   report_issues(r, a);
   size_t analysed = 0;
   for (const auto& rec : r.records) analysed += rec.sigma.empty() ? 0 : 1;
-  if (r.records.empty()) {
+  if (r.records.empty() && !a.scan.shard.active()) {  // a part may hold nothing: merge still needs it
     std::cerr << "muspec: error: no matrix was analysed" << nothing_matched_reason(r, a) << "; no output written\n";
     return kExitFatal;
   }
   write_outputs(r, a);
+  if (!a.scan.journal.empty()) std::remove(a.scan.journal.c_str());  // the outputs hold everything now
   if (!a.quiet) {
     std::cout << summary_table(r.records, a.scan.quantiles, a.max_rows);
     std::cout << analysed << " matrices analysed with " << r.backend << "; '*' marks matrices with singular values "
@@ -203,6 +211,11 @@ Action setup_scan(CLI::App& sub) {
   sub.add_option("--memory-budget", a->memory_budget,
                  "largest allocation decoding may ask for, e.g. 8G (default: MemAvailable or the cgroup limit; "
                  "env MUSPEC_MEMORY_BUDGET)");
+  sub.add_option("--shard", a->shard, "scan only the I-th of N cost-balanced parts, e.g. 2/8 (join them with muspec merge)");
+  sub.add_flag("--resume", a->resume,
+               "continue an interrupted scan from its journal (OUTPUT.journal); a matching journal is resumed anyway, "
+               "with a note");
+  sub.add_flag("--no-journal", a->no_journal, "keep no journal (a killed scan starts over)");
   sub.add_flag("-q,--quiet", a->quiet, "no progress and no table on the terminal (errors still go to stderr)");
   return [a] {
     a->command_line = "muspec scan";
