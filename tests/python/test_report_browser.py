@@ -5,7 +5,8 @@ what Chromium itself renders: the DOM it builds after running the page's script 
 and the pixels it paints (--screenshot). Two browser launches in all (Chromium is slow).
 
 Skipped when chromium is not installed, unless the CI environment variable is set: then missing
-chromium is a failure (tools/test.sh installs it).
+chromium is a failure (tools/test.sh installs it). Skipped in sanitizer builds (slow, and the
+browser does not run our C++; tests/test_html_report.cpp renders reports there).
 """
 
 import html.parser
@@ -28,7 +29,21 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 HOSTILE = 'model.layers.0.mlp.up_proj.weight"><img src=x onerror="document.title=1">&amp;<b>'
 
 
+def _sanitized_build():
+    """True when MUSPEC_BINARY comes from a build configured with MUSPEC_SANITIZE=ON."""
+    cache = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(MUSPEC))), "CMakeCache.txt")
+    try:
+        with open(cache, encoding="utf-8", errors="replace") as f:
+            return "MUSPEC_SANITIZE:BOOL=ON" in f.read()
+    except OSError:
+        return False
+
+
 def _need_chromium():
+    if _sanitized_build():
+        # The browser exercises the page, not our C++; the ASan build still renders reports
+        # in tests/test_html_report.cpp.
+        raise unittest.SkipTest("sanitizer build: the browser tests run in the Release build")
     if CHROMIUM:
         return
     if os.environ.get("CI"):
