@@ -56,6 +56,11 @@ std::string write_store(const TempDir& dir) {
   f.attributes = {{"backend", "cpu: test"}};
   f.records.push_back(record(kHostile, 0, {0.5, 1.0, 2.0, 4.0}));
   f.records.push_back(record("model.layers.1.mlp.up_proj.weight", 1, {0.1, 0.3, 3.0, 5.0}));
+  SpectrumRecord bad = record("model.layers.1.mlp.down_proj.weight", 1, {1.0, 2.0});
+  bad.sigma.clear();  // not analysed: the scan found non-finite entries
+  bad.nonfinite = 3;
+  bad.summary.sigma_max = NAN;
+  f.records.push_back(bad);
   const std::string path = dir.file("spectra.h5");
   write_spectra_h5(path, f);
   return path;
@@ -125,16 +130,16 @@ TEST_CASE("report: layer-metric columns appear exactly when the store has them",
   for (const std::string& name : layer_metric_names())
     CHECK(without.find("data-key=\"" + name + "\"") == std::string::npos);
 #ifdef MUSPEC_TEST_HDF5
-  add_summary_column<double>(store, "alpha", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, {2.75, 4.125});
-  add_summary_column<int64_t>(store, "num_spikes", H5T_STD_I64LE, H5T_NATIVE_INT64, {3, 0});
+  add_summary_column<double>(store, "alpha", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, {2.75, 4.125, NAN});
+  add_summary_column<int64_t>(store, "num_spikes", H5T_STD_I64LE, H5T_NATIVE_INT64, {3, 0, 0});  // integers too
   add_summary_column<double>(store, "mp_softrank", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, {0.5});  // wrong length: left out
   const ReportInputs in = load_report_inputs({store});
   REQUIRE(in.metrics.size() == 2);
   const std::string page = html_report(in);
   CHECK(page.find("data-key=\"mp_softrank\"") == std::string::npos);
-  CHECK(column_values(page, "alpha") == std::vector<std::string>{"2.75", "4.125"});
-  CHECK(column_values(page, "num_spikes") == std::vector<std::string>{"3", "0"});
-  CHECK(column_values(page, "sigma_max") == std::vector<std::string>{"4", "5"});
+  CHECK(column_values(page, "alpha") == std::vector<std::string>{"2.75", "4.125", "–"});
+  CHECK(column_values(page, "num_spikes") == std::vector<std::string>{"3", "0", "0"});
+  CHECK(column_values(page, "sigma_max") == std::vector<std::string>{"4", "5", "–"});
 #endif
 }
 
@@ -145,7 +150,10 @@ TEST_CASE("report CLI: inputs, outputs and exit codes", "[report][cli]") {
   auto r = run_muspec("report '" + dir.path().string() + "' -o '" + page + "'");
   REQUIRE(r.exit_code == 0);
   const std::string first = read_text(page);
-  CHECK(first.find("id=\"ov-matrices\">2<") != std::string::npos);
+  CHECK(first.find("id=\"ov-matrices\">3<") != std::string::npos);
+  CHECK(first.find("id=\"ov-not-analysed\">1<") != std::string::npos);
+  CHECK(first.find("<li>model.layers.1.mlp.down_proj.weight in model.safetensors: 3 non-finite entries</li>") !=
+        std::string::npos);
   CHECK(first.rfind("</html>\n") == first.size() - 8);
 
   r = run_muspec("report '" + dir.file("spectra.h5") + "' -o '" + dir.file("report.svg") + "'");

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/error.h"
 #include "laws/burn_in.h"
 #include "report/html_parts.h"
 #include "report/scan_report.h"
@@ -186,13 +187,21 @@ std::string profiles_section(const ReportInputs& in) {
 
 std::string training_section(const ReportInputs& in) {
   BurnInRule rule;
-  if (in.laws && !in.laws->burn_in.empty()) rule = parse_burn_in(in.laws->burn_in);
+  bool from_laws = false;
+  if (in.laws && !in.laws->burn_in.empty()) {
+    try {
+      rule = parse_burn_in(in.laws->burn_in);
+      from_laws = true;
+    } catch (const UsageError&) {
+      // a laws.json with a rule this version cannot read: the figures fall back to auto
+    }
+  }
   std::ostringstream o;
   o << "<section id=\"training\"><h2>Profiles over training</h2><p class=\"note\">Each panel: one quantile of "
        "σ/‖X‖_F over training steps, the mean over each op type's matrices; dashed vertical lines mark where "
        "each op type's series settles (burn-in rule <code>"
     << esc(burn_in_spec(rule)) << "</code>"
-    << (in.laws ? ", from the laws file" : ", the default of muspec fit") << "; docs/scaling-laws.md).</p>";
+    << (from_laws ? ", from the laws file" : ", the default of muspec fit") << "; docs/scaling-laws.md).</p>";
   const std::vector<double> levels = levels_of(in.records);
   for (const auto& [run, kind] : run_kinds(in.records)) {
     std::set<int64_t> steps;

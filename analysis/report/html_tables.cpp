@@ -16,6 +16,8 @@ namespace {
 
 /// Spectra longer than this are kept at this many ranks, spaced evenly in log(rank).
 constexpr size_t kSpectrumPoints = 128;
+/// The overview lists at most this many unanalysed matrices by name.
+constexpr size_t kMaxListedSkipped = 200;
 
 bool analysed(const SpectrumRecord& r) { return !r.sigma.empty(); }
 
@@ -119,9 +121,11 @@ std::string overview_section(const ReportInputs& in) {
   o << "</table>";
   if (not_analysed > 0) {
     o << "<p class=\"note\">Not analysed (the scan found NaN or inf entries; their spectra are empty):</p><ul class=\"skipped\">";
+    size_t listed = 0;
     for (const SpectrumRecord& r : in.records)
-      if (!analysed(r))
+      if (!analysed(r) && listed++ < kMaxListedSkipped)
         o << "<li>" << esc(r.name) << " in " << esc(r.file) << ": " << r.nonfinite << " non-finite entries</li>";
+    if (listed > kMaxListedSkipped) o << "<li>… and " << listed - kMaxListedSkipped << " more</li>";
     o << "</ul>";
   }
   o << "<p class=\"note\">Tensors a scan leaves out (not 2-D, not floating point) are not in the store; "

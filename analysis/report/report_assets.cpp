@@ -73,6 +73,7 @@ function filter(){var f=document.getElementById('filter');var q=f?f.value.toLowe
     r.style.display=r.cells[0].textContent.toLowerCase().indexOf(q)>=0?'':'none';});}
 document.addEventListener('input',function(e){if(e.target.id==='filter')filter();});
 window.addEventListener('hashchange',applyHash);applyHash();
+window.addEventListener('beforeprint',function(){document.querySelectorAll('details').forEach(function(d){d.open=true;});});
 })();
 )JS";
 }
