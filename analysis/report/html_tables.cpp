@@ -30,7 +30,27 @@ std::string th(const std::string& key, const std::string& label, bool text = fal
 /// The parameter -> (threshold, lower bound, output range) of an ns_config document.
 struct ConfigEntry {
   double threshold = NAN, lower_bound = NAN, out_lo = NAN, out_hi = NAN;
+  std::string steps = "null";  ///< JSON [delta, [a, b, c], ...]: the normalization and each step's polynomial
 };
+
+/// The setting as compact JSON for the page's script: [delta, [a, b, c], ...]; "null" when malformed.
+std::string steps_json(const nlohmann::json& p) {
+  const auto& coefficients = p.value("coefficients", nlohmann::json());
+  const auto& normalization = p.value("normalization", nlohmann::json::object());
+  if (!coefficients.is_array() || !normalization.is_object()) return "null";
+  const double delta = normalization.value("delta", 0.0);
+  std::string out = "[" + format_number("%.17g", delta);
+  for (const auto& t : coefficients) {
+    if (!t.is_array() || t.size() != 3) return "null";
+    out += ",[";
+    for (size_t k = 0; k < 3; ++k) {
+      if (!t[k].is_number()) return "null";
+      out += (k ? "," : "") + format_number("%.17g", t[k].get<double>());
+    }
+    out += "]";
+  }
+  return out + "]";
+}
 std::map<std::string, ConfigEntry> config_entries(const ReportInputs& in) {
   std::map<std::string, ConfigEntry> out;
   if (!in.ns_config) return out;
@@ -43,6 +63,7 @@ std::map<std::string, ConfigEntry> config_entries(const ReportInputs& in) {
     const auto& range = p.value("output_range", nlohmann::json());
     if (range.is_array() && range.size() == 2 && range[0].is_number() && range[1].is_number())
       e.out_lo = range[0].get<double>(), e.out_hi = range[1].get<double>();
+    e.steps = steps_json(p);
     out[name] = e;
   }
   return out;
@@ -217,7 +238,7 @@ std::string spectra_data(const ReportInputs& in) {
     o += "[" + std::to_string(n) + ",[" + rs + "],[" + ys + "]," + json_number(e.threshold, "%.6g") + "," +
          json_number(e.lower_bound, "%.6g") + "," +
          (std::isfinite(e.out_lo) ? "[" + format_number("%.6g", e.out_lo) + "," + format_number("%.6g", e.out_hi) + "]" : "null") +
-         "]";
+         "," + e.steps + "]";
   }
   return o + "]</script>\n";
 }

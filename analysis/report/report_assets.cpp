@@ -13,7 +13,7 @@ table{border-collapse:collapse;font-size:12px;margin:4px 0 12px}
 th,td{border:1px solid #ddd;padding:2px 5px;text-align:right;white-space:nowrap}
 td.t,th.t{text-align:left} th{background:#f0f0f0;cursor:pointer;position:sticky;top:0}
 th.asc::after{content:" \25B2"} th.desc::after{content:" \25BC"}
-tr:nth-child(even){background:#fafafa} .note{color:#555;font-size:12px}
+tr:nth-child(even){background:#fafafa} .overview td{white-space:normal} .note{color:#555;font-size:12px}
 button.m{border:none;background:none;color:#05c;cursor:pointer;padding:0;font:inherit;text-align:left}
 .figs{display:flex;flex-wrap:wrap;gap:6px} .figs svg{border:1px solid #eee}
 #spectrum-view{position:sticky;bottom:0;background:#fff;border-top:2px solid #888;padding:4px}
@@ -47,7 +47,10 @@ function showSpectrum(i,name){var d=spectra()[i],v=document.getElementById('spec
   if(!d){v.textContent=name+': not analysed';return;}
   var n=d[0],r=d[1],y=d[2],thr=d[3],lb=d[4],W=640,H=260,L=60,R=W-14,T=24,B=H-34;
   if(r.length===0){r=[];for(var k=1;k<=y.length;k++)r.push(k);}else{r=r.slice();for(var k2=1;k2<r.length;k2++)r[k2]+=r[k2-1];}
+  var mapped=null;if(d[6]){mapped=y.map(function(l){var x=Math.pow(10,l)/(1+d[6][0]);
+    for(var q=1;q<d[6].length;q++){var c=d[6][q],x2=x*x;x=x*(c[0]+x2*(c[1]+x2*c[2]));}return Math.log10(Math.max(Math.abs(x),1e-300));});}
   var ys=y.slice();if(thr!==null)ys.push(Math.log10(thr));if(lb!==null)ys.push(Math.log10(lb));
+  if(mapped)mapped.forEach(function(l){if(l>-12)ys.push(l);});
   var ylo=Math.floor(Math.min.apply(null,ys)),yhi=Math.ceil(Math.max.apply(null,ys));if(yhi<=ylo)yhi=ylo+1;
   var xhi=Math.max(1,Math.ceil(Math.log10(n)));if(Math.log10(n)>=xhi)xhi+=0;
   function px(k){return L+Math.log10(k)/xhi*(R-L);} function py(l){return B-(l-ylo)/(yhi-ylo)*(B-T);}
@@ -56,7 +59,9 @@ function showSpectrum(i,name){var d=spectra()[i],v=document.getElementById('spec
   for(var e=ylo;e<=yhi;e++)s+='<line class="ytick" data-label="1e'+e+'" x1="'+L+'" x2="'+R+'" y1="'+py(e)+'" y2="'+py(e)+'" stroke="#eee"/><text x="'+(L-4)+'" y="'+(py(e)+4)+'" font-size="10" text-anchor="end">1e'+e+'</text>';
   for(var e2=0;e2<=xhi;e2++)s+='<text x="'+px(Math.pow(10,e2))+'" y="'+(B+14)+'" font-size="10" text-anchor="middle">1e'+e2+'</text>';
   var p='';for(var j=0;j<y.length;j++)p+=(j?'L':'M')+px(r[j]).toFixed(2)+' '+py(y[j]).toFixed(2);
-  s+='<path d="'+p+'" fill="none" stroke="#1f77b4" stroke-width="1.5"/>';
+  s+='<path class="sigma" d="'+p+'" fill="none" stroke="#1f77b4" stroke-width="1.5"/>';
+  if(mapped){var pm='';for(var j2=0;j2<mapped.length;j2++)if(mapped[j2]>=ylo)pm+=(pm?'L':'M')+px(r[j2]).toFixed(2)+' '+py(mapped[j2]).toFixed(2);
+    s+='<path class="mapped" d="'+pm+'" fill="none" stroke="#ff7f0e" stroke-width="1.5"/><text x="'+(R-4)+'" y="'+(T+12)+'" font-size="10" text-anchor="end" fill="#ff7f0e">after '+(d[6].length-1)+' NS steps</text>';}
   if(thr!==null)s+='<line x1="'+L+'" x2="'+R+'" y1="'+py(Math.log10(thr))+'" y2="'+py(Math.log10(thr))+'" stroke="#d62728" stroke-dasharray="5 3"/><text x="'+(R-4)+'" y="'+(py(Math.log10(thr))-4)+'" font-size="10" text-anchor="end" fill="#d62728">schedule threshold '+thr.toPrecision(4)+'</text>';
   if(lb!==null)s+='<line x1="'+L+'" x2="'+R+'" y1="'+py(Math.log10(lb))+'" y2="'+py(Math.log10(lb))+'" stroke="#2ca02c" stroke-dasharray="2 2"/><text x="'+(L+4)+'" y="'+(py(Math.log10(lb))+12)+'" font-size="10" fill="#2ca02c">lower bound '+lb.toPrecision(4)+(d[5]?' \u2192 ['+d[5][0].toPrecision(4)+', '+d[5][1].toPrecision(4)+']':'')+'</text>';
   s+='<text x="'+((L+R)/2)+'" y="'+(H-4)+'" font-size="11" text-anchor="middle">rank (largest first, log)</text>';

@@ -274,7 +274,25 @@ class ReportBrowserTest(unittest.TestCase):
         pts = [tuple(map(float, p.split())) for p in re.findall(r"[ML]([-\d.]+ [-\d.]+)", path)]
         self.assertEqual(len(pts), min(m["shape"]))  # a small matrix: every value
         self.assertAlmostEqual(to_log(pts[0][1]), math.log10(m["sigma_max"] / m["frobenius"]), delta=0.003)
-        thr = self.config["parameters"][m["parameter"]]["stability"]["threshold"]
+        # The orange curve: each value after the configured NS steps, x <- a x + b x^3 + c x^5
+        # from X / (||X||_F (1 + delta)). The page keeps log10 values to 3 decimals, so the
+        # expected image is bracketed by the images of the value times 10^(+-0.0005).
+        entry = self.config["parameters"][m["parameter"]]
+        mapped = [el for el in kids if el["tag"] == "path" and el["attrs"].get("class") == "mapped"]
+        self.assertEqual(len(mapped), 1)
+        first = tuple(map(float, re.findall(r"M([-\d.]+ [-\d.]+)", mapped[0]["attrs"]["d"])[0].split()))
+        self.assertAlmostEqual(first[0], pts[0][0], delta=0.01)
+
+        def image(v):
+            x = v / (1 + entry["normalization"]["delta"])
+            for a, b, c in entry["coefficients"]:
+                x = a * x + b * x ** 3 + c * x ** 5
+            return math.log10(abs(x))
+        v = m["sigma_max"] / m["frobenius"]
+        ends = [image(v * 10 ** -0.0005), image(v), image(v * 10 ** 0.0005)]
+        self.assertGreaterEqual(to_log(first[1]), min(ends) - 0.002)
+        self.assertLessEqual(to_log(first[1]), max(ends) + 0.002)
+        thr = entry["stability"]["threshold"]
         label = [t["text"] for t in _find(kids, "text") if t["text"].startswith("schedule threshold")][0]
         self.assertTrue(_close(label.split()[-1], thr))
 
