@@ -93,7 +93,9 @@ ReportInputs load_report_inputs(const std::vector<std::string>& paths) {
   return in;
 }
 
-std::string html_report(const ReportInputs& in) {
+namespace {
+
+std::string page(const ReportInputs& in) {
   std::ostringstream o;
   o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
     << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -105,6 +107,17 @@ std::string html_report(const ReportInputs& in) {
     << html::training_section(in) << html::laws_section(in) << html::config_section(in)
     << "</main>\n" << html::spectra_data(in) << "<script>" << report_js() << "</script>\n</body></html>\n";
   return o.str();
+}
+
+}  // namespace
+
+std::string html_report(const ReportInputs& in) {
+  try {
+    return page(in);
+  } catch (const nlohmann::json::exception& e) {
+    // ns_config_problem accepted the document, yet a field had a type the page did not expect
+    throw InputError(in.ns_config_path, "", std::string("unexpected content: ") + e.what());
+  }
 }
 
 }  // namespace muspec::analysis

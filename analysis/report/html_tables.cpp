@@ -35,17 +35,23 @@ struct ConfigEntry {
 
 /// The setting as compact JSON for the page's script: [delta, [a, b, c], ...]; "null" when malformed.
 std::string steps_json(const nlohmann::json& p) {
-  const auto& coefficients = p.value("coefficients", nlohmann::json());
-  const auto& normalization = p.value("normalization", nlohmann::json::object());
-  if (!coefficients.is_array() || !normalization.is_object()) return "null";
-  const double delta = normalization.value("delta", 0.0);
-  std::string out = "[" + format_number("%.17g", delta);
-  for (const auto& t : coefficients) {
+  const auto number = [](const nlohmann::json& j, double& v) {
+    if (!j.is_number()) return false;
+    v = j.get<double>();
+    return std::isfinite(v);  // JSON.parse in the page reads no nan / inf
+  };
+  if (!p.contains("coefficients") || !p["coefficients"].is_array() || !p.contains("normalization") ||
+      !p["normalization"].is_object() || !p["normalization"].contains("delta"))
+    return "null";
+  double v = 0;
+  if (!number(p["normalization"]["delta"], v)) return "null";
+  std::string out = "[" + format_number("%.17g", v);
+  for (const auto& t : p["coefficients"]) {
     if (!t.is_array() || t.size() != 3) return "null";
     out += ",[";
     for (size_t k = 0; k < 3; ++k) {
-      if (!t[k].is_number()) return "null";
-      out += (k ? "," : "") + format_number("%.17g", t[k].get<double>());
+      if (!number(t[k], v)) return "null";
+      out += (k ? "," : "") + format_number("%.17g", v);
     }
     out += "]";
   }
@@ -203,6 +209,10 @@ std::string tables_section(const ReportInputs& in) {
 
 std::string spectra_data(const ReportInputs& in) {
   const auto config = config_entries(in);
+  // Distinct NS settings once, each matrix naming its setting by index: the same setting
+  // serves a parameter in every run and step.
+  std::map<std::string, size_t> setting_index;
+  std::string settings;
   // Numbers only (no string from a file), so the JSON cannot close the script element.
   std::string o = "<script type=\"application/json\" id=\"spectra-data\">[";
   for (size_t i = 0; i < in.records.size(); ++i) {
@@ -238,9 +248,16 @@ std::string spectra_data(const ReportInputs& in) {
     o += "[" + std::to_string(n) + ",[" + rs + "],[" + ys + "]," + json_number(e.threshold, "%.6g") + "," +
          json_number(e.lower_bound, "%.6g") + "," +
          (std::isfinite(e.out_lo) ? "[" + format_number("%.6g", e.out_lo) + "," + format_number("%.6g", e.out_hi) + "]" : "null") +
-         "," + e.steps + "]";
+         ",";
+    if (e.steps == "null") {
+      o += "null]";
+      continue;
+    }
+    const auto [where, added] = setting_index.emplace(e.steps, setting_index.size());
+    if (added) settings += (settings.empty() ? "" : ",") + e.steps;
+    o += std::to_string(where->second) + "]";
   }
-  return o + "]</script>\n";
+  return o + "]</script>\n<script type=\"application/json\" id=\"ns-settings\">[" + settings + "]</script>\n";
 }
 
 }  // namespace muspec::analysis::html

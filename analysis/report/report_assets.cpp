@@ -42,13 +42,16 @@ document.addEventListener('click',function(e){var th=e.target.closest('th[data-k
   if(th){var t=th.closest('table');sortTable(t,th.getAttribute('data-key'),th.classList.contains('asc')?'desc':'asc');return;}
   var m=e.target.closest('button.m');if(m)showSpectrum(parseInt(m.getAttribute('data-i'),10),m.textContent);});
 var data=null;
-function spectra(){if(!data){var s=document.getElementById('spectra-data');data=s?JSON.parse(s.textContent):[];}return data;}
+function parsed(id){var s=document.getElementById(id);return s?JSON.parse(s.textContent):[];}
+var settings=null;
+function spectra(){if(!data){data=parsed('spectra-data');settings=parsed('ns-settings');}return data;}
 function showSpectrum(i,name){var d=spectra()[i],v=document.getElementById('spectrum-view');if(!v)return;
   if(!d){v.textContent=name+': not analysed';return;}
   var n=d[0],r=d[1],y=d[2],thr=d[3],lb=d[4],W=640,H=260,L=60,R=W-14,T=24,B=H-34;
   if(r.length===0){r=[];for(var k=1;k<=y.length;k++)r.push(k);}else{r=r.slice();for(var k2=1;k2<r.length;k2++)r[k2]+=r[k2-1];}
-  var mapped=null;if(d[6]){mapped=y.map(function(l){var x=Math.pow(10,l)/(1+d[6][0]);
-    for(var q=1;q<d[6].length;q++){var c=d[6][q],x2=x*x;x=x*(c[0]+x2*(c[1]+x2*c[2]));}return Math.log10(Math.max(Math.abs(x),1e-300));});}
+  var st=(d[6]===null||d[6]===undefined)?null:settings[d[6]];
+  var mapped=null;if(st){mapped=y.map(function(l){var x=Math.pow(10,l)/(1+st[0]);
+    for(var q=1;q<st.length;q++){var c=st[q],x2=x*x;x=x*(c[0]+x2*(c[1]+x2*c[2]));}return Math.log10(Math.max(Math.abs(x),1e-300));});}
   var ys=y.slice();if(thr!==null)ys.push(Math.log10(thr));if(lb!==null)ys.push(Math.log10(lb));
   if(mapped)mapped.forEach(function(l){if(l>-12)ys.push(l);});
   var ylo=Math.floor(Math.min.apply(null,ys)),yhi=Math.ceil(Math.max.apply(null,ys));if(yhi<=ylo)yhi=ylo+1;
@@ -61,7 +64,7 @@ function showSpectrum(i,name){var d=spectra()[i],v=document.getElementById('spec
   var p='';for(var j=0;j<y.length;j++)p+=(j?'L':'M')+px(r[j]).toFixed(2)+' '+py(y[j]).toFixed(2);
   s+='<path class="sigma" d="'+p+'" fill="none" stroke="#1f77b4" stroke-width="1.5"/>';
   if(mapped){var pm='';for(var j2=0;j2<mapped.length;j2++)if(mapped[j2]>=ylo)pm+=(pm?'L':'M')+px(r[j2]).toFixed(2)+' '+py(mapped[j2]).toFixed(2);
-    s+='<path class="mapped" d="'+pm+'" fill="none" stroke="#ff7f0e" stroke-width="1.5"/><text x="'+(R-4)+'" y="'+(T+12)+'" font-size="10" text-anchor="end" fill="#ff7f0e">after '+(d[6].length-1)+' NS steps</text>';}
+    s+='<path class="mapped" d="'+pm+'" fill="none" stroke="#ff7f0e" stroke-width="1.5"/><text x="'+(R-4)+'" y="'+(T+12)+'" font-size="10" text-anchor="end" fill="#ff7f0e">after '+(st.length-1)+' NS steps</text>';}
   if(thr!==null)s+='<line x1="'+L+'" x2="'+R+'" y1="'+py(Math.log10(thr))+'" y2="'+py(Math.log10(thr))+'" stroke="#d62728" stroke-dasharray="5 3"/><text x="'+(R-4)+'" y="'+(py(Math.log10(thr))-4)+'" font-size="10" text-anchor="end" fill="#d62728">schedule threshold '+thr.toPrecision(4)+'</text>';
   if(lb!==null)s+='<line x1="'+L+'" x2="'+R+'" y1="'+py(Math.log10(lb))+'" y2="'+py(Math.log10(lb))+'" stroke="#2ca02c" stroke-dasharray="2 2"/><text x="'+(L+4)+'" y="'+(py(Math.log10(lb))+12)+'" font-size="10" fill="#2ca02c">lower bound '+lb.toPrecision(4)+(d[5]?' \u2192 ['+d[5][0].toPrecision(4)+', '+d[5][1].toPrecision(4)+']':'')+'</text>';
   s+='<text x="'+((L+R)/2)+'" y="'+(H-4)+'" font-size="11" text-anchor="middle">rank (largest first, log)</text>';
