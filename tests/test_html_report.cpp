@@ -6,7 +6,6 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -83,26 +82,34 @@ void add_summary_column(const std::string& path, const char* name, hid_t file_ty
 }
 #endif
 
-/// The cells of the table column whose header has data-key `key`, in row order.
+/// The text between `open` and the next `close` at or after `pos` (and where it ends).
+std::string between(const std::string& s, const std::string& open, const std::string& close, size_t& pos) {
+  const size_t a = s.find(open, pos);
+  if (a == std::string::npos) return pos = std::string::npos, "";
+  const size_t b = s.find(close, a + open.size());
+  REQUIRE(b != std::string::npos);
+  pos = b + close.size();
+  return s.substr(a + open.size(), b - a - open.size());
+}
+
+/// The cells of the table column whose header has data-key `key`, in row order. (Plain string
+/// search: std::regex recurses per character and could overflow the stack under ASan.)
 std::vector<std::string> column_values(const std::string& page, const std::string& key) {
-  const std::regex header("<thead><tr>(.*?)</tr></thead>");
-  std::smatch m;
-  REQUIRE(std::regex_search(page, m, header));
-  const std::string head = m[1];
-  size_t column = 0;
-  for (size_t pos = 0; (pos = head.find("<th", pos)) != std::string::npos; ++pos) {
-    if (head.compare(head.find("data-key=\"", pos) + 10, key.size() + 1, key + "\"") == 0) break;
-    ++column;
-  }
+  size_t pos = 0;
+  const std::string head = between(page, "<thead><tr>", "</tr></thead>", pos);
+  REQUIRE(pos != std::string::npos);
+  size_t column = 0, at = 0;
+  for (std::string th; (th = between(head, "<th", "</th>", at)), at != std::string::npos; ++column)
+    if (th.find("data-key=\"" + key + "\"") != std::string::npos) break;
+  REQUIRE(at != std::string::npos);
   std::vector<std::string> out;
-  const std::regex row("<tr><td(.*?)</tr>");
-  for (auto it = std::sregex_iterator(page.begin(), page.end(), row); it != std::sregex_iterator(); ++it) {
-    const std::string cells = "<td" + (*it)[1].str();
-    std::vector<std::string> values;
-    const std::regex cell("<td[^>]*>(.*?)</td>");
-    for (auto c = std::sregex_iterator(cells.begin(), cells.end(), cell); c != std::sregex_iterator(); ++c)
-      values.push_back((*c)[1]);
-    if (column < values.size()) out.push_back(values[column]);
+  const std::string body = between(page, "<tbody>", "</tbody>", pos);
+  size_t row_at = 0;
+  for (std::string row; (row = between(body, "<tr>", "</tr>", row_at)), row_at != std::string::npos;) {
+    size_t cell_at = 0;
+    std::string cell;
+    for (size_t c = 0; c <= column; ++c) cell = between(row, "<td", "</td>", cell_at);
+    out.push_back(cell.substr(cell.find('>') + 1));
   }
   return out;
 }
