@@ -31,7 +31,7 @@ HOSTILE = 'model.layers.0.mlp.up_proj.weight"><img src=x onerror="document.title
 
 def _sanitized_build():
     """True when MUSPEC_BINARY comes from a build configured with MUSPEC_SANITIZE=ON."""
-    cache = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(MUSPEC))), "CMakeCache.txt")
+    cache = os.path.join(os.path.dirname(os.path.dirname(MUSPEC)), "CMakeCache.txt")  # BUILD/tools/muspec
     try:
         with open(cache, encoding="utf-8", errors="replace") as f:
             return "MUSPEC_SANITIZE:BOOL=ON" in f.read()
