@@ -5,6 +5,7 @@
 #   plot      those laws as an SVG figure
 #   recommend per-layer NS steps and coefficients: measured for the largest run, and predicted
 #             from the laws for a 4x larger model
+#   report    all of it as one HTML page (open out/report.html in a browser)
 # Results go to out/; the per-layer tables are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,4 +28,7 @@ $muspec recommend --spectra out/spectra.h5 --run d80 --burn-in 100 --verify -o o
 echo; echo "== muspec recommend (predicted): a 1.4M-parameter model of 4 blocks, from the laws"
 $muspec recommend --laws out/laws.json --params 1.4e6 --layers 4 -o out/ns_config_predicted.json
 
-echo; echo "muspec demo: wrote out/spectra.h5 out/summary.{csv,json} out/laws.json out/fits.csv out/laws.svg out/ns_config.json out/ns_config_predicted.json"
+echo; echo "== muspec report: the scan, the laws and the measured configuration as one HTML page"
+$muspec report out -o out/report.html
+
+echo; echo "muspec demo: wrote out/spectra.h5 out/summary.{csv,json} out/laws.json out/fits.csv out/laws.svg out/ns_config.json out/ns_config_predicted.json out/report.html"

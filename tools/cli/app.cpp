@@ -28,6 +28,7 @@ const std::vector<Subcommand>& subcommands() {
       {"recommend", "per-matrix NS steps and coefficients from spectra or scaling laws", setup_recommend},
       {"plan", "allocate NS steps per operator type or layer under a FLOP budget (max-min quality)", setup_plan},
       {"plot", "draw the scaling laws of a laws.json as an SVG figure", setup_plot},
+      {"report", "one self-contained HTML page over spectra.h5, laws.json and ns_config.json", setup_report},
   };
   return table;
 }

@@ -21,6 +21,7 @@ Action setup_recommend(CLI::App& sub);
 Action setup_plan(CLI::App& sub);
 Action setup_plot(CLI::App& sub);
 Action setup_merge(CLI::App& sub);
+Action setup_report(CLI::App& sub);
 
 struct Subcommand {
   const char* name;
