@@ -97,3 +97,24 @@ TEST_CASE("output transaction: a commit waits for another holding the directory"
   CHECK(done.load());
   CHECK(read_text(a) == "second run");
 }
+
+// Issue 14 item 6: a full disk while spectra.h5 is written. The file size limit (ulimit -f, with
+// SIGXFSZ ignored so write() fails with EFBIG) stands in for ENOSPC: both reach libhdf5's write
+// path the same way. muspec must report the file and the cause, exit 2 without a crash (libhdf5's
+// exit handler used to segfault on the failed file), and leave the old outputs as they were.
+TEST_CASE("scan: a write that fails for lack of space exits 2 and keeps the old outputs", "[outputs][atomic][cli]") {
+  TempDir dir("fsize");
+  const std::string h5 = dir.file("out.h5"), csv = dir.file("summary.csv");
+  write_bytes(h5, "previous store");
+  write_bytes(csv, "previous summary");
+  const auto r = muspec_test::run_command("trap '' XFSZ; ulimit -f 100; '" + std::string(MUSPEC_BINARY) + "' scan '" +
+                                          muspec_test::source_dir() + "/sample_data/runs/d80/checkpoint-300" + "' -o '" +
+                                          h5 + "' --summary '" + csv + "' -q");
+  INFO(r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("out.h5") != std::string::npos);
+  CHECK(r.err.find("File too large") != std::string::npos);
+  CHECK(read_text(h5) == "previous store");
+  CHECK(read_text(csv) == "previous summary");
+  CHECK_FALSE(has_leftovers(dir));
+}

@@ -159,7 +159,14 @@ void write_dataset(hid_t loc, const std::string& name, hid_t file_type, hid_t me
 
 void init() {
   static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  std::call_once(once, [] {
+    // No library shutdown at exit: after a failed write (disk full, file size limit) a dataset
+    // or file whose close failed stays registered, and libhdf5's atexit handler crashes closing
+    // it again (SIGSEGV in H5F__close_cb, after muspec had reported the error). Every file we
+    // open is closed explicitly (h5::Id), so nothing is lost without the handler.
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  });
 }
 
 void fail(const std::string& what) {

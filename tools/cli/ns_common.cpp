@@ -13,8 +13,10 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "io/bus_guard.h"
 #include "io/discover.h"
 #include "io/tensor_source.h"
+#include "scan/file_watch.h"
 #include "store/spectra_store.h"
 
 namespace muspec::cli {
@@ -194,6 +196,8 @@ void for_each_matrix(const std::vector<std::string>& paths, const std::string& i
       skipped.push_back(e.what());
       continue;
     }
+    FileWatch watch;  // a checkpoint rewritten or truncated while it is read (issue 14)
+    watch.remember(path);
     for (size_t i = 0; i < src->entries().size(); ++i) {
       const TensorEntry& e = src->entries()[i];
       if (e.shape.size() < 2 || !e.dtype || !dtype_is_decodable_float(*e.dtype)) continue;  // not a matrix
@@ -211,7 +215,16 @@ void for_each_matrix(const std::vector<std::string>& paths, const std::string& i
             continue;
           }
           std::vector<double> x(static_cast<size_t>(m.rows * m.cols));
+          const uint64_t faults_before = bus_faults_on_this_thread();
           const DenseConversion dc = to_dense_row_major(m, InputTransform::None, x.data());
+          if (bus_faults_on_this_thread() != faults_before) {
+            skipped.push_back(path + ": " + name + ": " + kTruncatedDuringScan);
+            continue;
+          }
+          if (const std::string why = watch.change(path); !why.empty()) {
+            skipped.push_back(path + ": " + name + ": " + why);
+            continue;
+          }
           if (dc.nonfinite > 0) {
             skipped.push_back(path + ": " + name + ": " + std::to_string(dc.nonfinite) + " NaN/Inf entries");
             continue;
