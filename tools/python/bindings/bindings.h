@@ -19,6 +19,7 @@ void bind_arrays(py::module_& m);  ///< singular_values / summarize of in-memory
 void bind_store(py::module_& m);   ///< spectra.h5 read and write
 void bind_scan(py::module_& m);    ///< run_scan, parameter naming
 void bind_ns(py::module_& m);      ///< Newton-Schulz schedules
+void bind_plan(py::module_& m);    ///< NS budget planning (muspec plan)
 
 /// Copies doubles into a new 1-D NumPy float64 array (the result of a computation).
 py::array_t<double> to_numpy(const std::vector<double>& v);

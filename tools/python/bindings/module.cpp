@@ -49,6 +49,7 @@ PYBIND11_MODULE(_muspec, m) {
   bind_store(m);
   bind_scan(m);
   bind_ns(m);
+  bind_plan(m);
 }
 
 }  // namespace muspec::python
