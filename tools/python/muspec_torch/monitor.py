@@ -132,7 +132,7 @@ class SpectralMonitor:
             self.flush()
         return spent
 
-    def _spectrum(self, t, rows, cols):
+    def _spectrum(self, t, rows, cols, name, kind):
         if t.is_cuda:  # on the device, float64; only min(rows, cols) values come back
             x = t.detach().double()
             finite = torch.isfinite(x)
@@ -144,7 +144,8 @@ class SpectralMonitor:
                         floor=self.muspec.svd_floor(float(sigma[-1]), rows, cols),
                         frobenius=float(torch.linalg.norm(x).item()))
         buf, dtype = self.muspec.as_buffer(t)
-        r = self.muspec._lib.analyse_array(buf, method=self.method, dtype=dtype, quantiles=self.quantiles)
+        r = self.muspec._lib.analyse_array(buf, method=self.method, dtype=dtype, quantiles=self.quantiles,
+                                           name=f"{name} ({kind})")
         return dict(nonfinite=r["nonfinite"], sigma=r["sigma"], method=r["method"] or "svd", device=r["device"] or "cpu",
                     floor=r["floor"], frobenius=r["frobenius"])
 
@@ -161,7 +162,7 @@ class SpectralMonitor:
                    kind=kind, parameter=lab["parameter"] or name, op_type=lab["op_type"], layer=layer,
                    num_layers=self.num_layers, rel_depth=rel, muon=lab["muon"], transposed=lab["transposed"],
                    file="SpectralMonitor")
-        rec.update(self._spectrum(t, rows, cols))
+        rec.update(self._spectrum(t, rows, cols, name, kind))
         return rec
 
     # ---- output -------------------------------------------------------------------------
