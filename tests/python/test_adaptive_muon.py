@@ -8,7 +8,7 @@ import unittest
 
 import numpy as np
 
-from module_support import needs_cli, needs_module, run_cli
+from module_support import muspec, needs_cli, needs_module, run_cli
 
 try:
     import torch
@@ -78,6 +78,8 @@ class AdaptiveMuonTinyLlama(unittest.TestCase):
         with open(out) as f:
             cli = json.load(f)
         self.assertEqual(strip(self.opt.amo["config"]), strip(cli))
+        self.assertEqual(strip(muspec.plan(self.store, mean_steps=MEAN_STEPS, run="tiny", kind="momentum")),
+                         strip(cli))
         planned = {name: e["steps"] for name, e in cli["parameters"].items()}
         self.assertEqual(self.opt.decision(), planned)
         self.assertNotEqual(set(planned.values()), {5})  # a real allocation, not the default everywhere

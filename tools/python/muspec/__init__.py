@@ -27,7 +27,7 @@ except ImportError:
 
 from . import ns
 from .arrays import as_buffer, singular_values, summarize
-from .tables import read_spectra, scan, write_spectra
+from .tables import plan, read_spectra, scan, write_spectra
 
 Error = _lib.Error
 InputError = _lib.InputError
@@ -40,6 +40,6 @@ svd_floor = _lib.svd_floor
 gram_floor = _lib.gram_floor
 __version__ = _lib.__version__
 
-__all__ = ["singular_values", "summarize", "read_spectra", "write_spectra", "scan", "identify", "as_buffer",
+__all__ = ["singular_values", "summarize", "read_spectra", "write_spectra", "scan", "plan", "identify", "as_buffer",
            "default_quantiles", "svd_floor", "gram_floor", "Error", "InputError", "UsageError",
            "NumericalError", "NotAvailableError", "ns", "__version__"]

@@ -45,3 +45,18 @@ def write_spectra(path, records, attributes=None, quantiles=None):
     parameter, op_type, layer, ..., plus "sigma" and "frobenius") to a spectra.h5 store,
     atomically, through muspec's store code; summaries are computed by the library."""
     _lib.write_spectra(os.fspath(path), list(records), dict(attributes or {}), list(quantiles or []))
+
+
+def plan(spectra, mean_steps=None, budget=None, by="optype", family="keller", precision="bf16", max_steps=15,
+         quantile=0.05, band="", run="", step=None, kind="auto"):
+    """``muspec plan --spectra SPECTRA ...``: NS steps per operator type (``by="optype"``) or
+    layer under a budget (``mean_steps`` or ``budget`` in flops per optimizer step). Returns the
+    ns_config dict the CLI writes; records it had to skip are warned about (UserWarning)."""
+    import json
+    import warnings
+    r = _lib.plan(os.fspath(spectra), mean_steps=mean_steps, budget=budget, by=by, family=family,
+                  precision=precision, max_steps=max_steps, quantile=quantile, band=band, run=run, step=step,
+                  kind=kind)
+    for s in r["skipped"]:
+        warnings.warn(f"muspec.plan: skipped {s}", stacklevel=2)
+    return json.loads(r["config"])
