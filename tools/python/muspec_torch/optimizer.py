@@ -101,7 +101,13 @@ class Muon(torch.optim.Optimizer):
         if not mapping.assignments:
             raise ValueError("muspec_torch.Muon: no parameter to optimize")
         self.mapping = mapping
+        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+                        ns_dtype=ns_dtype, adjust_lr=adjust_lr)
+        super().__init__(self.schedule_groups(mapping), defaults)
 
+    @staticmethod
+    def schedule_groups(mapping: ParameterMapping):
+        """One parameter group per distinct schedule of ``mapping`` (without hyperparameters)."""
         by_schedule = {}
         for a in mapping.assignments:
             by_schedule.setdefault((a.schedule, a.batched), []).append(a)
@@ -116,9 +122,7 @@ class Muon(torch.optim.Optimizer):
                 "ns_eps": sched.epsilon,
                 "ns_batched": batched,
             })
-        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
-                        ns_dtype=ns_dtype, adjust_lr=adjust_lr)
-        super().__init__(groups, defaults)
+        return groups
 
     @staticmethod
     def group_schedule(group) -> Schedule:
