@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # python3-torch: the trainer adapter (tools/python/muspec_torch) is tested against real PyTorch.
-MUSPEC_EXTRA_PACKAGES="python3-torch" tools/setup.sh
+# r-base-core r-cran-powerlaw: the layer metrics' power-law fit is tested against R's poweRlaw.
+MUSPEC_EXTRA_PACKAGES="python3-torch r-base-core r-cran-powerlaw" tools/setup.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 if [ "${MUSPEC_SKIP_SANITIZERS:-0}" != "1" ]; then
   MUSPEC_BUILD_DIR=build-asan tools/setup.sh -DCMAKE_BUILD_TYPE=Debug -DMUSPEC_SANITIZE=ON -DMUSPEC_BUILD_BENCH=OFF
