@@ -19,12 +19,19 @@ if (length(args) > 0 && args[1] == "--truncated") {
   quit(status = 0)
 }
 suppressPackageStartupMessages(library(poweRlaw))
+# poweRlaw 0.70.6's continuous CDF (pplcon) sets cdf[q < round(xmin)] = 0, a rule meant for
+# discrete data: for a non-integer xmin >= 0.5 it zeroes the model CDF over [xmin, round(xmin))
+# and inflates D. alpha and D are scale-invariant, so the data are scaled by a power of two
+# (exact in floating point) to values >= 2^40, where that interval holds no other data point;
+# xmin is scaled back.
 for (path in args) {
   x = scan(path, quiet = TRUE)
+  scale = 2^ceiling(40 - log2(min(x)))
+  x = x * scale
   m = conpl$new(x)
   est = suppressMessages(estimate_xmin(m, xmax = Inf))
   m$setXmin(est$xmin)
   m$setPars(estimate_pars(m)$pars)
   d = get_distance_statistic(m, xmax = Inf)
-  cat(sprintf("%.17g %.17g %.17g %d %.17g %.17g\n", est$xmin, m$pars, d, as.integer(est$ntail), est$pars, est$gof))
+  cat(sprintf("%.17g %.17g %.17g %d %.17g %.17g\n", est$xmin / scale, m$pars, d, as.integer(est$ntail), est$pars, est$gof))
 }
