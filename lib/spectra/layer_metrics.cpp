@@ -288,7 +288,7 @@ LayerMetrics compute_layer_metrics(const std::vector<double>& sigma, int64_t row
 
   std::vector<double> fit_values;  // eigenvalues of reliable, non-zero singular values
   for (size_t i = 0; i < sigma.size(); ++i)
-    if (sigma[i] > 0.0 && sigma[i] >= floor) fit_values.push_back(lambda[i]);
+    if (lambda[i] > 0.0 && sigma[i] >= floor) fit_values.push_back(lambda[i]);  // sigma^2 may underflow to 0
   size_t distinct = 0;
   for (size_t i = 0; i < fit_values.size(); ++i) distinct += i == 0 || fit_values[i] != fit_values[i - 1];
   if (distinct < 3) {
