@@ -321,6 +321,10 @@ TEST_CASE("tiny, rank-deficient and zero matrices give NaN with a reason, never 
   const auto floored = compute_layer_metrics({1e-9, 2e-9, 0.5, 1.0, 2.0}, 5, 5, 1e-6);
   CHECK(floored.num_pl_spikes >= 2);
   CHECK(floored.alpha_xmin >= 0.25);
+  // sigma^2 underflowing to 0 counts as a zero eigenvalue (a fit of 0 would throw).
+  LayerMetrics underflow;
+  CHECK_NOTHROW(underflow = compute_layer_metrics({1e-300, 1e-200, 1e-190, 1e-100, 1e-90}, 5, 6, 0.0));
+  CHECK(std::isnan(underflow.alpha));
   const auto overflow = compute_layer_metrics({1.0, 2.0, 1e200}, 3, 3, 0.0);
   CHECK(std::isnan(overflow.alpha));
   CHECK(overflow.note.find("overflow") != std::string::npos);
