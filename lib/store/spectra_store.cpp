@@ -75,6 +75,9 @@ void read_layer_metrics(hid_t dset, SpectrumRecord& r) {
   for (const LayerMetricField& f : layer_metric_fields()) {
     if (f.real) lm.*f.real = h5::read_attr_f64(dset, f.name);
     else lm.*f.count = h5::read_attr_i64(dset, f.name);
+    if (!f.real && (lm.*f.count < -1 || lm.*f.count > static_cast<int64_t>(r.sigma.size())))
+      throw Failure(std::string(f.name) + " " + std::to_string(lm.*f.count) + " is not between -1 and the " +
+                    std::to_string(r.sigma.size()) + " singular values");
   }
   lm.note = h5::read_attr_string(dset, "layer_metrics_note");
 }
