@@ -526,6 +526,10 @@ TEST_CASE("spectra store: crafted malformed files are rejected", "[store]") {
       raw_replace_string(d.id, "rows", "7");
       needle = "'rows' is not an integer";
     }
+    SECTION("a layer-metric count out of range") {
+      raw_replace_i64(d.id, "num_spikes", 1000000);
+      needle = "num_spikes 1000000";
+    }
     SECTION("sigma longer than min(rows, cols)") {
       Raw d0(H5Dopen2(f.id, "/spectra/000000", H5P_DEFAULT), H5Dclose);
       raw_replace_i64(d0.id, "cols", 2);

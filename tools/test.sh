@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # python3-torch: the trainer adapter (tools/python/muspec_torch) is tested against real PyTorch.
 # chromium: `muspec report` pages are checked in a real headless browser (tests/python/test_report_browser.py).
-MUSPEC_EXTRA_PACKAGES="python3-torch chromium" tools/setup.sh
+# r-base-core r-cran-powerlaw: the layer metrics' power-law fit is tested against R's poweRlaw.
+MUSPEC_EXTRA_PACKAGES="python3-torch chromium r-base-core r-cran-powerlaw" tools/setup.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 if [ "${MUSPEC_SKIP_SANITIZERS:-0}" != "1" ]; then
   MUSPEC_BUILD_DIR=build-asan tools/setup.sh -DCMAKE_BUILD_TYPE=Debug -DMUSPEC_SANITIZE=ON -DMUSPEC_BUILD_BENCH=OFF

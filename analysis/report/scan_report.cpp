@@ -32,6 +32,23 @@ std::string shape_string(const SpectrumRecord& r) { return std::to_string(r.rows
 
 bool analysed(const SpectrumRecord& r) { return r.nonfinite == 0 && !r.sigma.empty(); }
 
+// The layer-metric cells of one CSV row, each with its leading comma; blank when not analysed.
+std::string layer_metrics_cells(const LayerMetrics& lm, bool ok) {
+  std::string out;
+  for (const LayerMetricField& f : layer_metric_fields())
+    out += "," + (!ok ? std::string() : f.real ? num(lm.*f.real) : std::to_string(lm.*f.count));
+  return out + "," + (ok ? csv_quote(lm.note) : std::string());
+}
+
+// The layer metrics as JSON keys of a matrix object: null for NaN reals and -1 counts.
+void add_layer_metrics(nlohmann::json& m, const LayerMetrics& lm) {
+  for (const LayerMetricField& f : layer_metric_fields()) {
+    if (f.real) m[f.name] = jnum(lm.*f.real);
+    else m[f.name] = lm.*f.count >= 0 ? nlohmann::json(lm.*f.count) : nlohmann::json(nullptr);
+  }
+  m["layer_metrics_note"] = lm.note;
+}
+
 }  // namespace
 
 std::string format_number(const char* printf_format, double v) {
@@ -55,7 +72,8 @@ std::string summary_csv(const std::vector<SpectrumRecord>& records, const std::v
     const std::string l = "q" + quantile_label(q);
     out += "," + l + "_sigma," + l + "_rel_max," + l + "_rel_frob," + l + "_cond";
   }
-  out += "\n";
+  for (const LayerMetricField& f : layer_metric_fields()) out += std::string(",") + f.name;
+  out += ",layer_metrics_note\n";
   for (const auto& r : records) {
     out += csv_quote(r.name) + "," + csv_quote(r.file) + "," + csv_quote(r.tensor) + "," +
            std::to_string(r.slice) + "," + shape_string(r) + "," + std::to_string(r.rows) + "," +
@@ -77,7 +95,7 @@ std::string summary_csv(const std::vector<SpectrumRecord>& records, const std::v
       const auto& qv = s.quantiles[i];
       out += "," + num(qv.sigma) + "," + num(qv.rel_max) + "," + num(qv.rel_frob) + "," + num(qv.cond);
     }
-    out += "\n";
+    out += layer_metrics_cells(r.layer_metrics, ok) + "\n";
   }
   return out;
 }
@@ -112,6 +130,7 @@ nlohmann::json summary_json(const std::vector<SpectrumRecord>& records, const st
         q[quantile_label(qv.q)] = {{"sigma", jnum(qv.sigma)}, {"rel_max", jnum(qv.rel_max)},
                                    {"rel_frob", jnum(qv.rel_frob)}, {"cond", jnum(qv.cond)}};
       m["quantiles"] = q;
+      add_layer_metrics(m, r.layer_metrics);
     }
     matrices.push_back(std::move(m));
   }

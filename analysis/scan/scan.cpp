@@ -19,6 +19,7 @@
 #include "io/tensor_source.h"
 #include "report/progress.h"
 #include "spectra/cpu/cpu_backend.h"
+#include "spectra/layer_metrics.h"
 #include "spectra/summary.h"
 
 namespace muspec {
@@ -175,6 +176,7 @@ void add_analysed(SpectrumRecord rec, SingularValues sv, double frobenius, const
   rec.floor = sv.floor;
   rec.sigma = std::move(sv.sigma);
   rec.summary = summarize_spectrum(rec.sigma, frobenius, rec.floor, o.quantiles);
+  rec.layer_metrics = compute_layer_metrics(rec.sigma, rec.rows, rec.cols, rec.floor);
   out.records.push_back(std::move(rec));
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "spectra/layer_metrics.h"
 #include "spectra/summary.h"
 
 namespace muspec {
@@ -44,6 +45,7 @@ struct SpectrumRecord {
   // ---- results ----
   std::vector<double> sigma;  ///< all min(rows, cols) singular values, ascending
   SpectralSummary summary;
+  LayerMetrics layer_metrics;  ///< WeightWatcher-comparable metrics (docs/layer-metrics.md)
 };
 
 }  // namespace muspec

@@ -54,6 +54,35 @@ std::string level_text(double q) {
 
 // ---------------------------------------------------------------- writing
 
+
+// Layer metrics (docs/layer-metrics.md) as attributes of a spectrum dataset: float64 reals,
+// int64 counts, and the string "layer_metrics_note".
+void write_layer_metrics(hid_t o, const LayerMetrics& lm) {
+  for (const LayerMetricField& f : layer_metric_fields()) {
+    if (f.real) h5::write_attr_f64(o, f.name, lm.*f.real);
+    else h5::write_attr_i64(o, f.name, lm.*f.count);
+  }
+  h5::write_attr_string(o, "layer_metrics_note", lm.note);
+}
+
+// Reads them back; a store written before they existed (no "alpha" attribute) gets them
+// recomputed from its sigma, so every reader sees them.
+void read_layer_metrics(hid_t dset, SpectrumRecord& r) {
+  if (!h5::has_attr(dset, "alpha")) {
+    if (!r.sigma.empty()) r.layer_metrics = compute_layer_metrics(r.sigma, r.rows, r.cols, r.floor);
+    return;
+  }
+  LayerMetrics& lm = r.layer_metrics;
+  for (const LayerMetricField& f : layer_metric_fields()) {
+    if (f.real) lm.*f.real = h5::read_attr_f64(dset, f.name);
+    else lm.*f.count = h5::read_attr_i64(dset, f.name);
+    if (!f.real && (lm.*f.count < -1 || lm.*f.count > static_cast<int64_t>(r.sigma.size())))
+      throw Failure(std::string(f.name) + " " + std::to_string(lm.*f.count) + " is not between -1 and the " +
+                    std::to_string(r.sigma.size()) + " singular values");
+  }
+  lm.note = h5::read_attr_string(dset, "layer_metrics_note");
+}
+
 void write_record(hid_t group, const std::string& dset_name, const SpectrumRecord& r) {
   h5::write_dataset_f64(group, dset_name, r.sigma);
   Id d = h5::open_dataset(group, dset_name);
@@ -107,6 +136,7 @@ void write_record(hid_t group, const std::string& dset_name, const SpectrumRecor
   h5::write_attr_f64_array(o, "quantile_rel_max", rel_max);
   h5::write_attr_f64_array(o, "quantile_rel_frob", rel_frob);
   h5::write_attr_f64_array(o, "quantile_cond", cond);
+  write_layer_metrics(o, r.layer_metrics);
   d.close("cannot close a spectrum dataset");
 }
 
@@ -207,6 +237,21 @@ void write_summary(hid_t group, const std::vector<SpectrumRecord>& records) {
     h5::write_dataset_f64(group, prefix + "rel_frob", col[2]);
     h5::write_dataset_f64(group, prefix + "cond", col[3]);
   }
+  for (const LayerMetricField& f : layer_metric_fields()) {  // after the quantiles, as in the CSV
+    std::vector<double> reals;
+    std::vector<int64_t> counts;
+    for (const SpectrumRecord& r : records) {
+      if (f.real) reals.push_back(is_analysed(r) ? r.layer_metrics.*f.real : nan);
+      else counts.push_back(is_analysed(r) ? r.layer_metrics.*f.count : -1);
+    }
+    if (f.real) h5::write_dataset_f64(group, f.name, reals);
+    else h5::write_dataset_i64(group, f.name, counts);
+  }
+  {
+    std::vector<std::string> notes;
+    for (const SpectrumRecord& r : records) notes.push_back(is_analysed(r) ? r.layer_metrics.note : std::string());
+    h5::write_dataset_strings(group, "layer_metrics_note", notes);
+  }
 }
 
 void sync_to_disk(const std::string& path) {
@@ -285,6 +330,7 @@ SpectrumRecord read_record(hid_t dset) {
     }
     const std::string problem = spectrum_record_problem(r);
     if (!problem.empty()) throw Failure(problem);
+    read_layer_metrics(dset, r);
   } catch (const Failure& e) {
     throw Failure("record " + label(r.name) + ": " + e.what());
   }

@@ -15,6 +15,10 @@
 //                                 effective_rank (float64);
 //                                 quantile_levels quantile_sigma quantile_rel_max
 //                                 quantile_rel_frob quantile_cond (float64[], equal lengths)
+//                                 layer metrics (docs/layer-metrics.md): float64 reals,
+//                                 num_pl_spikes num_spikes (int64, -1..len(sigma)),
+//                                 layer_metrics_note (string); absent in older files, then
+//                                 recomputed from sigma on reading
 //   /summary/<column>      one 1-D dataset per column, one row per record in record order
 //                          (row i describes /spectra/<i>); the columns of the scan CSV
 //                          (without "shape") plus a bool "analysed"; NaN in the float columns
