@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "scan/shard.h"
+#include "spectra/layer_metrics.h"
 #include "store/spectra_store.h"
 #include "test_support.h"
 
@@ -46,6 +47,12 @@ std::string record_difference(const muspec::SpectrumRecord& a, const muspec::Spe
         !same_bits(p.rel_frob, q.rel_frob) || !same_bits(p.cond, q.cond))
       return "quantile " + std::to_string(i);
   }
+  for (const muspec::LayerMetricField& f : muspec::layer_metric_fields()) {
+    const bool same = f.real ? same_bits(a.layer_metrics.*f.real, b.layer_metrics.*f.real)
+                             : a.layer_metrics.*f.count == b.layer_metrics.*f.count;
+    if (!same) return std::string("layer metric ") + f.name;
+  }
+  if (a.layer_metrics.note != b.layer_metrics.note) return "layer_metrics_note";
   return "";
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "scan/shard.h"
+#include "spectra/layer_metrics.h"
 #include "store/spectra_store.h"
 
 namespace muspec {
@@ -163,6 +164,9 @@ SpectrumRecord get_record(Reader& r) {
   for (QuantileValue& q : s.quantiles) q.q = r.f64(), q.sigma = r.f64(), q.rel_max = r.f64(), q.rel_frob = r.f64(), q.cond = r.f64();
   if (std::string problem = spectrum_record_problem(x); !problem.empty())
     throw Malformed{"record '" + x.name.substr(0, 80) + "': " + problem};
+  // The layer metrics are not journaled: they are a function of σ, recomputed exactly as the
+  // scan computed them (analysis/scan/scan.cpp add_analysed).
+  if (!x.sigma.empty()) x.layer_metrics = compute_layer_metrics(x.sigma, x.rows, x.cols, x.floor);
   return x;
 }
 
