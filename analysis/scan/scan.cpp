@@ -18,6 +18,7 @@
 #include "io/tensor_source.h"
 #include "report/progress.h"
 #include "spectra/cpu/cpu_backend.h"
+#include "scan/scan_scheduler.h"
 #include "spectra/summary.h"
 
 namespace muspec {
@@ -276,16 +277,12 @@ JobOutcome analyse_slices(const TensorJob& job, SpectralBackend& backend, const 
   return out;
 }
 
-/// Small matrices run many at a time with one BLAS thread each; large ones run one at a time
-/// with every BLAS thread, so the cores are never oversubscribed.
+/// The cost model of scan/scan_scheduler.h decides which matrices run alone on every BLAS
+/// thread and which side by side with one thread each.
 void run_on_cpu(const std::vector<TensorJob>& jobs, int threads, const std::function<void(size_t)>& run_one) {
-  std::vector<size_t> small, large;
-  for (size_t i = 0; i < jobs.size(); ++i)
-    (std::min(jobs[i].rows, jobs[i].cols) <= kSmallMatrixDim ? small : large).push_back(i);
-  set_blas_threads(1);
-  parallel_for(small.size(), threads, [&](size_t k) { run_one(small[k]); });
-  set_blas_threads(threads);
-  for (size_t i : large) run_one(i);
+  std::vector<MatrixShape> shapes;
+  for (const auto& j : jobs) shapes.push_back({j.rows, j.cols, j.slices});
+  run_cpu_schedule(plan_cpu_schedule(shapes, threads), threads, run_one);
 }
 
 void validate(const ScanOptions& o) {
