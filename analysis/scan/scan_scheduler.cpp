@@ -6,6 +6,7 @@
 #include <numeric>
 #include <queue>
 
+#include "core/memory_budget.h"
 #include "core/parallel.h"
 #include "spectra/cpu/cpu_backend.h"
 
@@ -66,6 +67,21 @@ CpuSchedule plan_cpu_schedule(const std::vector<MatrixShape>& shapes, int thread
       if (best < 0 || total < best) best = total, best_cut = cut;
     }
     if (order.size() > kMaxAloneCandidates && best_cut == kMaxAloneCandidates) best_cut = order.size();
+  }
+  // Side by side, `threads` matrices are in memory at once: move the largest to "alone" until
+  // the biggest `threads` of the rest fit in half of the memory budget (the other half is
+  // for the mapped files and everything else).
+  const auto footprint = [&](size_t i) {
+    const double k = static_cast<double>(std::min(shapes[i].rows, shapes[i].cols));
+    return 8.0 * (static_cast<double>(shapes[i].rows) * static_cast<double>(shapes[i].cols) + k * k);
+  };
+  const double room = 0.5 * static_cast<double>(memory_budget());
+  while (best_cut < order.size()) {
+    double together = 0;  // order is by cost, which grows with size: the next `threads` are about the largest
+    for (size_t i = best_cut; i < order.size() && i < best_cut + static_cast<size_t>(threads); ++i)
+      together += footprint(order[i]);
+    if (together <= room || threads == 1) break;
+    ++best_cut;
   }
   CpuSchedule s;
   s.workers = threads;

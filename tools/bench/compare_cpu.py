@@ -3,7 +3,7 @@
 the same float32 matrices, in one run.
 
     /usr/bin/python3 tools/bench/compare_cpu.py [--build build] [--shapes 512,1024,2048,4096,4096x11008]
-        [--rounds 2] [--scan-matrices 24] [--scan-hidden 1024] [--child-timeout 600] [--quick]
+        [--rounds 2] [--big-rounds 1] [--scan-matrices 24] [--scan-hidden 1024] [--child-timeout 600] [--quick]
 
 Per shape, `--rounds` interleaved rounds; in each round every route runs once, in a fresh process
 (so each has its own peak RSS, VmHWM) on the same .npy file:
@@ -126,7 +126,7 @@ def rel_err(got, ref, floor):
 
 
 def machine():
-    return {"nproc": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "load": os.getloadavg(),
+    return {"nproc": os.cpu_count(), "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", ""), "affinity": len(os.sched_getaffinity(0)), "load": os.getloadavg(),
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", ""), "numpy": np.__version__}
 
 
@@ -153,7 +153,8 @@ def shape_rows(m, n, args, bench, tmp, rng):
     runs = {r: [] for r in routes + ["dgemm"]}
     ratios = {r: [] for r in routes}
     ref = None
-    for rnd in range(args.rounds):
+    rounds = args.rounds if m * n <= 4096 * 4096 else args.big_rounds
+    for rnd in range(rounds):
         load = os.getloadavg()[0]
         this = {}
         for r in routes + ["dgemm"]:
@@ -236,14 +237,20 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--shapes", default="512,1024,2048,4096,4096x11008")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--big-rounds", type=int, default=1, help="rounds for shapes larger than 4096x4096")
     ap.add_argument("--muspec-svd-max", type=int, default=2048 * 2048, help="largest m*n for muspec svd (slow)")
     ap.add_argument("--scan-matrices", type=int, default=24, help="0 skips the scan")
     ap.add_argument("--scan-hidden", type=int, default=1024)
     ap.add_argument("--child-timeout", type=int, default=600)
+    ap.add_argument("--blas-threads", type=int, default=0,
+                    help="OPENBLAS_NUM_THREADS (and OMP_NUM_THREADS) for every route; 0 = each library's default")
     ap.add_argument("--quick", action="store_true", help="512,1024 and a 24-matrix scan at hidden 512 (< 5 min)")
     args = ap.parse_args()
     if args.quick:
         args.shapes, args.scan_hidden = "512,1024", 512
+    if args.blas_threads:  # inherited by every child process, muspec included
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+            os.environ[var] = str(args.blas_threads)
     bench = str(pathlib.Path(args.build) / "tools/bench/muspec_bench_spectra")
     muspec = str(pathlib.Path(args.build) / "tools/muspec")
     shapes = [tuple(int(v) for v in (s.split("x") * 2)[:2]) for s in args.shapes.split(",") if s]
