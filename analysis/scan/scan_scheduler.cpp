@@ -64,7 +64,8 @@ CpuSchedule plan_cpu_schedule(const std::vector<MatrixShape>& shapes, int thread
       std::vector<double> rest;
       for (size_t i = cut; i < order.size(); ++i) rest.push_back(one[order[i]]);
       const double total = alone + makespan_side_by_side(rest, threads);
-      if (best < 0 || total < best) best = total, best_cut = cut;
+      // Ties (one thread: every split costs the same) keep more side by side.
+      if (best < 0 || total < best * (1 - 1e-9)) best = total, best_cut = cut;
     }
     if (order.size() > kMaxAloneCandidates && best_cut == kMaxAloneCandidates) best_cut = order.size();
   }
