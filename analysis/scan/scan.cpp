@@ -11,13 +11,14 @@
 #include "core/error.h"
 #include "core/memory_budget.h"
 #include "core/parallel.h"
-#include "scan/file_watch.h"
-#include "scan/scan_plan.h"
 #include "io/bus_guard.h"
-#include "io/pickle_danger.h"
 #include "io/discover.h"
+#include "io/pickle_danger.h"
 #include "io/tensor_source.h"
 #include "report/progress.h"
+#include "scan/file_watch.h"
+#include "scan/scan_plan.h"
+#include "scan/scan_scheduler.h"
 #include "spectra/cpu/cpu_backend.h"
 #include "spectra/layer_metrics.h"
 #include "spectra/summary.h"
@@ -279,16 +280,12 @@ JobOutcome analyse_slices(const TensorJob& job, SpectralBackend& backend, const 
   return out;
 }
 
-/// Small matrices run many at a time with one BLAS thread each; large ones run one at a time
-/// with every BLAS thread, so the cores are never oversubscribed.
+/// The cost model of scan/scan_scheduler.h decides which matrices run alone on every BLAS
+/// thread and which side by side with one thread each.
 void run_on_cpu(const std::vector<TensorJob>& jobs, int threads, const std::function<void(size_t)>& run_one) {
-  std::vector<size_t> small, large;
-  for (size_t i = 0; i < jobs.size(); ++i)
-    (std::min(jobs[i].rows, jobs[i].cols) <= kSmallMatrixDim ? small : large).push_back(i);
-  set_blas_threads(1);
-  parallel_for(small.size(), threads, [&](size_t k) { run_one(small[k]); });
-  set_blas_threads(threads);
-  for (size_t i : large) run_one(i);
+  std::vector<MatrixShape> shapes;
+  for (const auto& j : jobs) shapes.push_back({j.rows, j.cols, j.slices});
+  run_cpu_schedule(plan_cpu_schedule(shapes, threads), threads, run_one);
 }
 
 /// What a matrix stack's records will say before it is read (scan/scan_plan.h).

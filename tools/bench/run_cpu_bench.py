@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """CPU benchmark: muspec's spectral methods vs numpy.linalg.svd(compute_uv=False) on the same
 float32 matrices, plus the peak memory of `muspec scan` on a checkpoint much larger than its
-largest matrix. Prints a Markdown table (docs/benchmarks.md holds a copy).
+largest matrix. Prints a Markdown table. The comparison with every Python route is tools/bench/compare_cpu.py;
+docs/benchmarks.md keeps this script's scan-memory figures.
 
     /usr/bin/python3 tools/bench/run_cpu_bench.py [--build build] [--sizes 512,1024,2048,4096] [--quick]
 """

@@ -3,10 +3,14 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "spectra/cpu/lapack.h"
+#include "spectra/cpu/workspace.h"
 
 namespace muspec {
 
@@ -14,11 +18,45 @@ void set_blas_threads(int n) { openblas_set_num_threads(std::max(1, n)); }
 int blas_threads() { return openblas_get_num_threads(); }
 int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
+std::string blas_kernel_downgrade() {
+  const char* forced = std::getenv("OPENBLAS_CORETYPE");
+  if (!forced || !*forced) return "";
+  const std::string core = openblas_get_corename();
+  std::string lower = core;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const bool avx512_kernel = lower.find("skylakex") != std::string::npos || lower.find("cooperlake") != std::string::npos ||
+                             lower.find("sapphire") != std::string::npos;
+  const bool avx2_kernel = avx512_kernel || lower.find("haswell") != std::string::npos || lower.find("zen") != std::string::npos;
+  __builtin_cpu_init();
+  std::string better;
+  if (__builtin_cpu_supports("avx512f") && !avx512_kernel) better = "AVX-512";
+  else if (__builtin_cpu_supports("avx2") && !avx2_kernel) better = "AVX2";
+  if (better.empty()) return "";
+  return "OPENBLAS_CORETYPE=" + std::string(forced) + " makes OpenBLAS use its " + core + " kernels on a CPU with " +
+         better + ": dgemm/dsyrk run up to 1.7x slower (measured on AVX-512); unset it for full speed";
+}
+
 namespace {
+
+/// Sets OpenBLAS to one thread for its lifetime and restores the caller's count after.
+class OneBlasThread {
+ public:
+  OneBlasThread() : saved_(openblas_get_num_threads()) {
+    if (saved_ > 1) set_blas_threads(1);
+  }
+  ~OneBlasThread() {
+    if (saved_ > 1) set_blas_threads(saved_);
+  }
+  OneBlasThread(const OneBlasThread&) = delete;
+  OneBlasThread& operator=(const OneBlasThread&) = delete;
+
+ private:
+  int saved_;
+};
 
 class CpuBackend final : public SpectralBackend {
  public:
-  explicit CpuBackend(const BackendOptions& o) : threads_(o.blas_threads) {}
+  explicit CpuBackend(const BackendOptions& o) : threads_(o.blas_threads), downgrade_(blas_kernel_downgrade()) {}
 
   Device device() const override { return Device::Cpu; }
 
@@ -27,26 +65,68 @@ class CpuBackend final : public SpectralBackend {
            std::to_string(threads_ > 0 ? threads_ : hardware_threads()) + " BLAS threads";
   }
 
+  std::vector<std::string> notices() const override {
+    if (downgrade_.empty()) return {};
+    return {downgrade_};
+  }
+
+  /// Decodes into this thread's reused buffer instead of a fresh zero-filled vector.
+  StoredSpectrum spectrum_of_stored(const MatrixView& m, InputTransform transform, SpectralMethod method,
+                                    const std::string& label) override {
+    if (m.rows <= 0 || m.cols <= 0) return SpectralBackend::spectrum_of_stored(m, transform, method, label);
+    CpuWorkspace& ws = cpu_workspace();
+    double* x = ws.x.reserve(static_cast<size_t>(m.rows * m.cols));
+    StoredSpectrum out;
+    out.conversion = to_dense_row_major(m, transform, x);
+    if (out.conversion.nonfinite != 0) return out;
+    out.values = by_policy(
+        method, m.rows, m.cols, [&] { return gram_route(x, m.rows, m.cols, label); },
+        [&] { return svd_route(x, m.rows, m.cols, label); });
+    return out;
+  }
+
  protected:
   std::vector<double> gram_values(const std::vector<double>& x, int64_t rows, int64_t cols,
                                   const std::string& label) override {
-    std::vector<double> g = lapack::gram_of_smaller_side(x, rows, cols);
-    std::vector<double> lambda = lapack::syevd_values(g, std::min(rows, cols), label);
+    return gram_route(x.data(), rows, cols, label);
+  }
+
+  std::vector<double> svd_values(std::vector<double>& x, int64_t rows, int64_t cols,
+                                 const std::string& label) override {
+    return svd_route(x.data(), rows, cols, label);
+  }
+
+ private:
+  static std::vector<double> gram_route(const double* x, int64_t rows, int64_t cols, const std::string& label) {
+    const int64_t k = std::min(rows, cols);
+    CpuWorkspace& ws = cpu_workspace();
+    double* g = ws.gram.reserve(static_cast<size_t>(k * k));
+    lapack::gram_of_smaller_side(x, rows, cols, g);
+    // The eigenvalue stage runs on one BLAS thread, whatever the caller's count: OpenBLAS's
+    // threaded dsymv/dsyr2k sum in a thread-count-dependent order (dsyrk does not), so this
+    // keeps a matrix's values bit-identical whether the scan runs it alone on every core or
+    // beside others on one (scan/scan_scheduler.h); and measured here, the two-stage reduction on
+    // one thread beats the one-stage on all (docs/spectral-methods.md, "Eigensolver routes").
+    std::vector<double> lambda;
+    {
+      OneBlasThread one;
+      lambda = lapack::symmetric_eigenvalues(g, k, lapack::faster_tridiagonal(k, 1), ws.lapack_work, label);
+    }
     // sigma = sqrt(max(lambda, 0)); rounding can make eigenvalues of a PSD matrix negative.
     for (double& v : lambda) v = std::sqrt(std::max(v, 0.0));
     std::sort(lambda.begin(), lambda.end());
     return lambda;
   }
 
-  std::vector<double> svd_values(std::vector<double>& x, int64_t rows, int64_t cols,
-                                 const std::string& label) override {
+  static std::vector<double> svd_route(double* x, int64_t rows, int64_t cols, const std::string& label) {
+    OneBlasThread one;  // dgebrd's threaded BLAS-2 half is thread-count dependent too (see above)
     std::vector<double> s = lapack::gesdd_values(x, rows, cols, label);
     std::sort(s.begin(), s.end());
     return s;
   }
 
- private:
   int threads_;
+  std::string downgrade_;
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "spectra/backend.h"
 
@@ -15,5 +16,9 @@ void set_blas_threads(int n);
 int blas_threads();
 /// Hardware threads available to this process.
 int hardware_threads();
+/// A one-line warning when OPENBLAS_CORETYPE forces OpenBLAS onto kernels older than the CPU
+/// supports (e.g. Haswell on an AVX-512 machine); empty otherwise. The CPU backend reports it
+/// once through notices().
+std::string blas_kernel_downgrade();
 
 }  // namespace muspec

@@ -1,0 +1,114 @@
+// CPU route probe: where the time of muspec's float64 Gram route goes, per phase, and which
+// tridiagonal reduction is faster per size and thread count (the table behind
+// lapack::faster_tridiagonal, docs/spectral-methods.md "Eigensolver routes").
+//
+//   muspec_bench_cpu_routes [--rounds R] [--threads 1,2] N[xM] ...
+//
+// Per shape and thread count, R interleaved rounds of: a fresh zero-filled std::vector of the
+// matrix (what each matrix cost before the workspace), filling a reused buffer, dsyrk (Gram),
+// dsyevd (one-stage), dsyevd_2stage, on the same Gram matrix. Prints one JSON line per
+// (shape, threads) with min and median of each phase, and the eigenvalue agreement of the routes.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "spectra/cpu/cpu_backend.h"
+#include "spectra/cpu/lapack.h"
+
+using namespace muspec;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
+
+struct Stats {
+  std::vector<double> runs;
+  nlohmann::json json() const {
+    std::vector<double> s = runs;
+    std::sort(s.begin(), s.end());
+    return {{"min", s.front()}, {"median", s[s.size() / 2]}};
+  }
+};
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> out;
+  size_t p = 0;
+  while (p < s.size()) {
+    const size_t q = s.find(',', p);
+    out.push_back(std::stoi(s.substr(p, q - p)));
+    p = q == std::string::npos ? s.size() : q + 1;
+  }
+  return out;
+}
+
+void probe(int64_t m, int64_t n, int threads, int rounds) {
+  set_blas_threads(threads);
+  const int64_t k = std::min(m, n);
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> normal;
+  std::vector<double> x(static_cast<size_t>(m * n));
+  for (double& v : x) v = normal(rng);
+  std::vector<double> reused(x.size()), g(static_cast<size_t>(k * k)), a(g.size()), work;
+  Stats fresh, refill, syrk, one, two;
+  double disagreement = 0;
+  for (int r = 0; r < rounds; ++r) {
+    auto t = clock_type::now();
+    {
+      std::vector<double> f(x.size());
+      std::memcpy(f.data(), x.data(), x.size() * sizeof(double));
+      fresh.runs.push_back(seconds_since(t));
+    }
+    t = clock_type::now();
+    std::memcpy(reused.data(), x.data(), x.size() * sizeof(double));
+    refill.runs.push_back(seconds_since(t));
+    t = clock_type::now();
+    lapack::gram_of_smaller_side(x.data(), m, n, g.data());
+    syrk.runs.push_back(seconds_since(t));
+    a = g;
+    t = clock_type::now();
+    const auto w1 = lapack::symmetric_eigenvalues(a.data(), k, lapack::Tridiagonal::OneStage, work, "probe");
+    one.runs.push_back(seconds_since(t));
+    a = g;
+    t = clock_type::now();
+    const auto w2 = lapack::symmetric_eigenvalues(a.data(), k, lapack::Tridiagonal::TwoStage, work, "probe");
+    two.runs.push_back(seconds_since(t));
+    for (int64_t i = 0; i < k; ++i) disagreement = std::max(disagreement, std::fabs(w1[i] - w2[i]) / w1.back());
+  }
+  nlohmann::json line = {{"rows", m}, {"cols", n}, {"threads", threads}, {"rounds", rounds},
+                         {"fresh_vector_plus_copy", fresh.json()}, {"reused_copy", refill.json()},
+                         {"dsyrk", syrk.json()}, {"dsyevd", one.json()}, {"dsyevd_2stage", two.json()},
+                         {"max_eigenvalue_difference_over_lambda_max", disagreement},
+                         {"chosen", lapack::tridiagonal_name(lapack::faster_tridiagonal(k, threads))}};
+  std::cout << line.dump() << std::endl;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rounds = 3;
+  std::vector<int> threads = {1, hardware_threads()};
+  std::vector<std::pair<int64_t, int64_t>> shapes;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--threads" && i + 1 < argc) threads = parse_list(argv[++i]);
+    else {
+      const size_t x = a.find('x');
+      const int64_t r = std::stoll(a.substr(0, x));
+      shapes.push_back({r, x == std::string::npos ? r : std::stoll(a.substr(x + 1))});
+    }
+  }
+  if (shapes.empty()) {
+    std::cerr << "usage: muspec_bench_cpu_routes [--rounds R] [--threads 1,2] N[xM] ...\n";
+    return 2;
+  }
+  for (const auto& [m, n] : shapes)
+    for (int t : threads) probe(m, n, t, rounds);
+  return 0;
+}
