@@ -118,3 +118,33 @@ TEST_CASE("scan: a write that fails for lack of space exits 2 and keeps the old 
   CHECK(read_text(csv) == "previous summary");
   CHECK_FALSE(has_leftovers(dir));
 }
+
+// The same with a real ENOSPC: the outputs on a 64 KiB tmpfs (needs root and a kernel that lets
+// this process mount; skipped with a warning elsewhere).
+TEST_CASE("scan: a full disk (small tmpfs) exits 2 and keeps the old outputs", "[outputs][atomic][cli]") {
+  TempDir dir("enospc");
+  const std::string mnt = dir.file("small");
+  fs::create_directories(mnt);
+  if (geteuid() != 0 || muspec_test::run_command("mount -t tmpfs -o size=64k tmpfs '" + mnt + "'").exit_code != 0) {
+    WARN("cannot mount a tmpfs here (not root, or no mount permission): skipped");
+    return;
+  }
+  struct Unmount {
+    std::string at;
+    ~Unmount() { muspec_test::run_command("umount '" + at + "'"); }
+  } unmount{mnt};
+  const std::string h5 = mnt + "/out.h5", json = mnt + "/summary.json";
+  write_bytes(h5, "previous store");
+  write_bytes(json, "previous summary");
+  const auto r = muspec_test::run_muspec("scan '" + muspec_test::source_dir() + "/sample_data/runs/d80/checkpoint-300' -o '" + h5 +
+                                         "' --json '" + json + "' -q");
+  INFO(r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("out.h5") != std::string::npos);
+  CHECK(r.err.find("No space left on device") != std::string::npos);
+  CHECK(read_text(h5) == "previous store");
+  CHECK(read_text(json) == "previous summary");
+  bool leftovers = false;
+  for (const auto& e : fs::directory_iterator(mnt)) leftovers |= e.path().filename().string().find(".tmp.") != std::string::npos;
+  CHECK_FALSE(leftovers);
+}

@@ -70,9 +70,11 @@ template <class T>
 void add_summary_column(const std::string& path, const char* name, hid_t file_type, hid_t mem_type, std::vector<T> v) {
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   REQUIRE(f >= 0);
+  const std::string at = std::string("/summary/") + name;
+  if (H5Lexists(f, at.c_str(), H5P_DEFAULT) > 0) REQUIRE(H5Ldelete(f, at.c_str(), H5P_DEFAULT) >= 0);  // the writer's column
   const hsize_t n = v.size();
   const hid_t space = H5Screate_simple(1, &n, nullptr);
-  const hid_t d = H5Dcreate2(f, (std::string("/summary/") + name).c_str(), file_type, space, H5P_DEFAULT,
+  const hid_t d = H5Dcreate2(f, at.c_str(), file_type, space, H5P_DEFAULT,
                              H5P_DEFAULT, H5P_DEFAULT);
   REQUIRE(d >= 0);
   REQUIRE(H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);

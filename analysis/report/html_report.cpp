@@ -1,5 +1,6 @@
 #include "report/html_report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -89,6 +90,13 @@ ReportInputs load_report_inputs(const std::vector<std::string>& paths) {
     } else {
       throw UsageError(path + ": expected a spectra store (.h5), laws.json, ns_config.json or a directory");
     }
+  }
+  // A metric no matrix has a value for (NaN, or -1 for a count) gets no column.
+  for (auto it = in.metrics.begin(); it != in.metrics.end();) {
+    const bool count = it->first.rfind("num_", 0) == 0;
+    const bool any = std::any_of(it->second.begin(), it->second.end(),
+                                 [&](double v) { return std::isfinite(v) && !(count && v < 0); });
+    it = any ? std::next(it) : in.metrics.erase(it);
   }
   return in;
 }

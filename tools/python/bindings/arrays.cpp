@@ -10,6 +10,7 @@
 #include "core/tensor.h"
 #include "report/scan_report.h"
 #include "spectra/backend.h"
+#include "spectra/layer_metrics.h"
 #include "spectra/summary.h"
 
 namespace muspec::python {
@@ -107,6 +108,7 @@ py::dict analyse_array(const py::buffer& array, const std::string& method, const
       rec.floor = st.values->floor;
       rec.sigma = std::move(st.values->sigma);
       rec.summary = summarize_spectrum(rec.sigma, st.conversion.frobenius, rec.floor, quantiles);
+      rec.layer_metrics = compute_layer_metrics(rec.sigma, rec.rows, rec.cols, rec.floor);
     }
   }
   py::dict out;

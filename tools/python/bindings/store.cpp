@@ -7,6 +7,7 @@
 #include "bindings.h"
 #include "core/build_config.h"
 #include "core/error.h"
+#include "spectra/layer_metrics.h"
 #include "spectra/summary.h"
 #include "store/spectra_store.h"
 
@@ -81,7 +82,10 @@ SpectrumRecord record_from_dict(const py::dict& d, const std::vector<double>& qu
   r.nonfinite = get<int64_t>(d, "nonfinite", 0);
   r.sigma = get<std::vector<double>>(d, "sigma", {});
   std::sort(r.sigma.begin(), r.sigma.end());
-  if (!r.sigma.empty()) r.summary = summarize_spectrum(r.sigma, get<double>(d, "frobenius", 0.0), r.floor, quantiles);
+  if (!r.sigma.empty()) {
+    r.summary = summarize_spectrum(r.sigma, get<double>(d, "frobenius", 0.0), r.floor, quantiles);
+    r.layer_metrics = compute_layer_metrics(r.sigma, r.rows, r.cols, r.floor);  // as the scan does
+  }
   return r;
 }
 
