@@ -110,6 +110,18 @@ TEST_CASE("mpi: a NaN matrix and a stack on another rank are reported by rank 0 
   CHECK(r.err.find("broken.npy") != std::string::npos);  // the skip, wherever it was computed
 }
 
+TEST_CASE("mpi: an error on one rank ends the job (exit 2), names the rank, writes nothing", "[mpi][cli]") {
+  if (kSanitized) return;
+  TempDir dir("mpierr");
+  muspec_test::write_bytes(dir.file("s.h5.journal.rank1of2"), "not a journal\n");  // rank 1 refuses it
+  const auto r = run_command(mpirun(2) + "scan " + muspec_test::source_dir() + "/sample_data/numpy -o " + dir.file("s.h5") + " -q");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("MPI rank 1 of 2: " + dir.file("s.h5.journal.rank1of2")) != std::string::npos);
+  CHECK(!std::filesystem::exists(dir.file("s.h5")));
+  CHECK(files_containing(dir, ".tmp") == 0);
+  CHECK(read_text(dir.file("s.h5.journal.rank1of2")) == "not a journal\n");  // left for the user to look at
+}
+
 #else
 
 TEST_CASE("mpi: a build without MPI refuses an MPI launch and writes nothing", "[mpi][cli]") {

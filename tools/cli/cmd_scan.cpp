@@ -150,6 +150,8 @@ int run_scan_command(ScanArgs& a) {
   // Started as several MPI ranks (scan/mpi_scan.h); an explicit --shard means the user splits the scan.
   const bool mpi_launch = mpi_world_size_from_env() > 1 && !a.scan.shard.active();
   a.scan.journal = journal_path(a.h5_out, a.csv_out, a.json_out, a.no_journal, a.resume && !mpi_launch);  // cli/scan_parts.h
+  if (mpi_launch && a.resume && a.scan.journal.empty())  // the rank journals are checked by each rank
+    throw UsageError("--resume needs a journal: an output (-o, --summary or --json) and no --no-journal");
   if (!mpi_launch) return scan_and_write(a, nullptr);
   MpiSession mpi;  // without MPI: NotAvailableError on every rank, nothing written
   join_mpi_scan(a, mpi);
