@@ -42,10 +42,12 @@ int files_containing(const TempDir& dir, const std::string& part) {
 
 #ifdef MUSPEC_MPIEXEC
 /// mpirun as CI runs it: as root, more ranks than the 2 cores, shared memory and loopback only,
-/// no ssh (one machine). LeakSanitizer would report Open MPI's own allocations: off for it.
+/// no ssh (one machine), no cross-process memory copy (containers often forbid it). LeakSanitizer
+/// would report Open MPI's own allocations: off for it.
 std::string mpirun(int ranks) {
   return "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 OMPI_MCA_plm_rsh_agent= '" + std::string(MUSPEC_MPIEXEC) +
-         "' --allow-run-as-root --oversubscribe --mca btl self,vader -n " + std::to_string(ranks) + " '" + MUSPEC_BINARY + "' ";
+         "' --allow-run-as-root --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none -n " +
+         std::to_string(ranks) + " '" + MUSPEC_BINARY + "' ";
 }
 
 /// One-process scan of `inputs`, then `mpirun -n N` scans: same records, CSV and JSON; same exit
