@@ -161,9 +161,8 @@ TEST_CASE("shard: sample_data in 3 parts merges into the one-process scan", "[sh
   check_sharded_equals_whole(kSanitized ? data + "/runs/d16 " + data + "/numpy" : data, 3);
 }
 
-namespace {
-
 /// A float32 .npy file (numpy's format: magic, version 1.0, header dict padded to 64 bytes).
+/// Shared with test_scan_mpi.cpp.
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, const std::vector<float>& data) {
   std::string dims;
   for (int64_t d : shape) dims += std::to_string(d) + ",";
@@ -175,8 +174,6 @@ void write_npy(const std::string& path, const std::vector<int64_t>& shape, const
   bytes.append(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float));
   muspec_test::write_bytes(path, bytes);
 }
-
-}  // namespace
 
 TEST_CASE("shard: a synthetic set with stacks, NaN and more parts than matrices", "[shard][cli]") {
   TempDir src("shardsrc");

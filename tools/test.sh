@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 # python3-torch: the trainer adapter (tools/python/muspec_torch) is tested against real PyTorch.
 # chromium: `muspec report` pages are checked in a real headless browser (tests/python/test_report_browser.py).
 # r-base-core r-cran-powerlaw: the layer metrics' power-law fit is tested against R's poweRlaw.
-MUSPEC_EXTRA_PACKAGES="python3-torch chromium r-base-core r-cran-powerlaw" tools/setup.sh
+# libopenmpi-dev, openmpi-bin: `mpirun -n N muspec scan` (MUSPEC_MPI; tests/test_scan_mpi.cpp).
+MUSPEC_EXTRA_PACKAGES="python3-torch chromium r-base-core r-cran-powerlaw libopenmpi-dev openmpi-bin" tools/setup.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 if [ "${MUSPEC_SKIP_SANITIZERS:-0}" != "1" ]; then
   MUSPEC_BUILD_DIR=build-asan tools/setup.sh -DCMAKE_BUILD_TYPE=Debug -DMUSPEC_SANITIZE=ON -DMUSPEC_BUILD_BENCH=OFF

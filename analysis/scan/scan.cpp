@@ -305,6 +305,22 @@ std::vector<MatrixIdentity> identities(const std::vector<TensorJob>& jobs, const
   return out;
 }
 
+/// MPI: this rank's matrices (`mine`) go to rank 0, which takes in every other rank's, so its
+/// outcomes are those of a one-process scan (scan/mpi_scan.h). The bytes are journal entries,
+/// checked as strictly as a journal read from disk.
+void exchange_outcomes(const ScanOptions& o, const std::vector<size_t>& mine, std::vector<JobOutcome>& outcomes) {
+  std::string bytes;
+  for (size_t i : mine) bytes += encode_journal_entry({static_cast<int64_t>(i), outcomes[i].records, outcomes[i].skipped});
+  const std::vector<std::string> others = o.exchange(bytes);
+  const std::string header = encode_journal_header({"", "", "", static_cast<int64_t>(outcomes.size())});
+  for (size_t r = 0; r < others.size(); ++r) {
+    const std::string from = "the records of MPI rank " + std::to_string(r + 1);
+    JournalContents part = parse_journal(header + others[r], from);
+    if (!part.damage.empty()) throw Error(from + " are damaged: " + part.damage);
+    for (auto& e : part.entries) outcomes[static_cast<size_t>(e.matrix)] = {std::move(e.records), std::move(e.skipped)};
+  }
+}
+
 void validate(const ScanOptions& o) {
   for (double q : o.quantiles)
     if (!(q >= 0 && q <= 1)) throw UsageError("--quantiles: " + std::to_string(q) + " is outside [0, 1]");
@@ -367,6 +383,8 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
 
   // Stage 3: compute.
   std::vector<JobOutcome> outcomes(all_jobs.size());
+  std::vector<size_t> mine = plan.todo;
+  for (auto& e : plan.done) mine.push_back(static_cast<size_t>(e.matrix));
   for (auto& e : plan.done) outcomes[static_cast<size_t>(e.matrix)] = {std::move(e.records), std::move(e.skipped)};
   auto run_one = [&](size_t i) {
     JobOutcome& out = outcomes[plan.todo[i]];
@@ -388,6 +406,7 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
   if (plan.journal) plan.journal->sync();
   if (progress) progress->finish();
   for (auto& n : backend->notices()) result.notices.push_back(std::move(n));
+  if (o.exchange) exchange_outcomes(o, mine, outcomes);
 
   // Stage 4: gather in file order, then by run and step (file names sort checkpoint-100 before
   // checkpoint-25; steps are numbers).

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct ScanOptions {
   LabelOptions labels;                     ///< --kind, names, runs and steps
   ShardSpec shard;                         ///< --shard I/N: only this part's matrices (scan/shard.h)
   std::string journal;                     ///< scan journal path ("" = none; scan/journal.h)
+  /// MPI (scan/mpi_scan.h): takes this process's finished matrices (journal entries, encoded)
+  /// and returns those of the other ranks on rank 0, nothing elsewhere. Unset: one process.
+  std::function<std::vector<std::string>(const std::string&)> exchange;
 };
 
 /// A tensor (or file) that was not analysed.

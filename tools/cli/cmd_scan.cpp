@@ -20,7 +20,9 @@
 #include "model/optimizer_state.h"
 #include "report/progress.h"
 #include "report/scan_report.h"
+#include "scan/mpi_scan.h"
 #include "scan/scan.h"
+#include "spectra/cpu/cpu_backend.h"
 #include "store/spectra_store.h"
 
 namespace muspec::cli {
@@ -128,6 +130,10 @@ void check_scan_paths(const ScanArgs& a) {
   check_paths(inputs, {{"-o", a.h5_out}, {"--summary", a.csv_out}, {"--json", a.json_out}}, scan_reads);
 }
 
+int scan_and_write(ScanArgs& a, MpiSession* mpi);
+bool write_scan(const ScanResult& r, ScanArgs& a);
+void join_mpi_scan(ScanArgs& a, MpiSession& mpi);
+
 int run_scan_command(ScanArgs& a) {
   check_scan_paths(a);
   if (!a.memory_budget.empty()) set_memory_budget(parse_byte_size(a.memory_budget, "--memory-budget"), "--memory-budget");
@@ -141,17 +147,47 @@ int run_scan_command(ScanArgs& a) {
   if (!a.manifest.empty()) a.scan.labels.sweep = read_sweep_manifest(a.manifest);
 
   if (!a.shard.empty()) a.scan.shard = parse_shard(a.shard);
-  a.scan.journal = journal_path(a.h5_out, a.csv_out, a.json_out, a.no_journal, a.resume);  // cli/scan_parts.h
+  // Started as several MPI ranks (scan/mpi_scan.h); an explicit --shard means the user splits the scan.
+  const bool mpi_launch = mpi_world_size_from_env() > 1 && !a.scan.shard.active();
+  a.scan.journal = journal_path(a.h5_out, a.csv_out, a.json_out, a.no_journal, a.resume && !mpi_launch);  // cli/scan_parts.h
+  if (mpi_launch && a.resume && a.scan.journal.empty())  // the rank journals are checked by each rank
+    throw UsageError("--resume needs a journal: an output (-o, --summary or --json) and no --no-journal");
+  if (!mpi_launch) return scan_and_write(a, nullptr);
+  MpiSession mpi;  // without MPI: NotAvailableError on every rank, nothing written
+  join_mpi_scan(a, mpi);
+  try {
+    return scan_and_write(a, &mpi);
+  } catch (const std::exception& err) {
+    // One rank's error ends the job (the others may be waiting for it); the journals stay.
+    std::cerr << "muspec: error: MPI rank " << mpi.rank() << " of " << mpi.size() << ": " << err.what() << "\n";
+    mpi.abort(kExitFatal);
+  }
+}
 
+/// Scans (this rank's part), and on rank 0 (or without MPI) writes the outputs.
+int scan_and_write(ScanArgs& a, MpiSession* mpi) {
   // files -> matrices -> spectra, with a progress bar on stderr
   Progress progress(Progress::style_for(stderr, a.quiet), stderr);
   const ScanResult r = run_scan(a.scan, &progress);
+  if (mpi && mpi->rank() != 0) {  // rank 0 reports and writes; this rank's journal goes once it has
+    if (mpi->broadcast(0) == 1 && !a.scan.journal.empty()) std::remove(a.scan.journal.c_str());
+    return kExitOk;
+  }
+  if (mpi) a.scan.shard = ShardSpec{};  // rank 0 holds the whole scan now
+  const bool written = write_scan(r, a);
+  if (mpi) mpi->broadcast(written ? 1 : 0);
+  if (!written) return kExitFatal;
+  return r.skipped.empty() ? kExitOk : kExitSkipped;
+}
+
+/// Reports, writes the outputs and removes the journal; false when there was nothing to write.
+bool write_scan(const ScanResult& r, ScanArgs& a) {
   report_issues(r, a);
   size_t analysed = 0;
   for (const auto& rec : r.records) analysed += rec.sigma.empty() ? 0 : 1;
   if (r.records.empty() && !a.scan.shard.active()) {  // a part may hold nothing: merge still needs it
     std::cerr << "muspec: error: no matrix was analysed" << nothing_matched_reason(r, a) << "; no output written\n";
-    return kExitFatal;
+    return false;
   }
   write_outputs(r, a);
   if (!a.scan.journal.empty()) std::remove(a.scan.journal.c_str());  // the outputs hold everything now
@@ -160,7 +196,17 @@ int run_scan_command(ScanArgs& a) {
     std::cout << analysed << " matrices analysed with " << r.backend << "; '*' marks matrices with singular values "
               << "under the method's reliable floor\n";
   }
-  return r.skipped.empty() ? kExitOk : kExitSkipped;
+  return true;
+}
+
+/// `mpirun -n N muspec scan`: this rank scans part rank+1 of N (the --shard partition) with its
+/// share of this machine's cores and its own journal; the records go to rank 0 (scan/mpi_scan.h).
+void join_mpi_scan(ScanArgs& a, MpiSession& mpi) {
+  a.scan.shard = ShardSpec{mpi.rank() + 1, mpi.size()};
+  if (a.scan.threads <= 0) a.scan.threads = std::max(1, hardware_threads() / mpi.local_size());  // no oversubscription
+  if (!a.scan.journal.empty()) a.scan.journal += ".rank" + std::to_string(mpi.rank()) + "of" + std::to_string(mpi.size());
+  a.scan.exchange = [&mpi](const std::string& mine) { return mpi.gather_to_root(mine); };
+  if (mpi.rank() != 0) a.quiet = true;  // progress and table on rank 0 only
 }
 
 }  // namespace
