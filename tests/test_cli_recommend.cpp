@@ -12,15 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#if defined(__has_include)
-#if __has_include(<hdf5.h>)
-#define MUSPEC_TEST_HDF5 1
-#include <hdf5.h>
-#elif __has_include(<hdf5/serial/hdf5.h>)
-#define MUSPEC_TEST_HDF5 1
-#include <hdf5/serial/hdf5.h>
-#endif
-#endif
+#include "raw_hdf5.h"
 
 #include "laws/laws.h"
 #include "configs/ns_config.h"

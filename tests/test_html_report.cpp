@@ -14,15 +14,7 @@
 #include "store/spectra_store.h"
 #include "test_support.h"
 
-#if defined(__has_include)
-#if __has_include(<hdf5.h>)
-#define MUSPEC_TEST_HDF5 1
-#include <hdf5.h>
-#elif __has_include(<hdf5/serial/hdf5.h>)
-#define MUSPEC_TEST_HDF5 1
-#include <hdf5/serial/hdf5.h>
-#endif
-#endif
+#include "raw_hdf5.h"
 
 using namespace muspec;
 using namespace muspec::analysis;

@@ -21,21 +21,7 @@
 
 // Raw HDF5 reads the store's /summary columns and deletes attributes to make an older store,
 // independently of the store's code (same header search as tests/test_store.cpp).
-#if defined(__has_include)
-#if __has_include(<hdf5.h>)
-#define MUSPEC_TEST_HDF5 1
-#ifndef H5_USE_110_API
-#define H5_USE_110_API
-#endif
-#include <hdf5.h>
-#elif __has_include(<hdf5/serial/hdf5.h>)
-#define MUSPEC_TEST_HDF5 1
-#ifndef H5_USE_110_API
-#define H5_USE_110_API
-#endif
-#include <hdf5/serial/hdf5.h>
-#endif
-#endif
+#include "raw_hdf5.h"
 
 using muspec::compute_layer_metrics;
 using muspec::fit_power_law;
