@@ -20,17 +20,7 @@ void write_npy(const std::string& path, const std::vector<int64_t>& shape, const
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;  // the ASan build runs the same suite: one MPI run there
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+// kSanitized (test_support.h): the ASan build runs the same suite, one MPI run there
 
 /// Files left in `dir` whose name contains `part` (journals, temporaries).
 int files_containing(const TempDir& dir, const std::string& part) {
@@ -83,14 +73,14 @@ void check_mpi_equals_one_process(const std::string& inputs, const std::vector<i
 
 TEST_CASE("mpi: sample_data on 1, 2 and 3 ranks is the one-process scan", "[mpi][cli][e2e]") {
   const std::string data = muspec_test::source_dir() + "/sample_data";
-  if (kSanitized)
+  if (muspec_test::kSanitized)
     check_mpi_equals_one_process(data + "/runs/d16 " + data + "/numpy", {2});
   else
     check_mpi_equals_one_process(data, {1, 2, 3});
 }
 
 TEST_CASE("mpi: a NaN matrix and a stack on another rank are reported by rank 0 (exit 1)", "[mpi][cli]") {
-  if (kSanitized) return;  // sample_data above covers the exchange in the ASan build
+  if (muspec_test::kSanitized) return;  // sample_data above covers the exchange in the ASan build
   TempDir src("mpisrc");
   std::mt19937 rng(5);
   std::normal_distribution<float> normal;
@@ -113,7 +103,7 @@ TEST_CASE("mpi: a NaN matrix and a stack on another rank are reported by rank 0 
 }
 
 TEST_CASE("mpi: an error on one rank ends the job (exit 2), names the rank, writes nothing", "[mpi][cli]") {
-  if (kSanitized) return;
+  if (muspec_test::kSanitized) return;
   TempDir dir("mpierr");
   muspec_test::write_bytes(dir.file("s.h5.journal.rank1of2"), "not a journal\n");  // rank 1 refuses it
   const auto r = run_command(mpirun(2) + "scan " + muspec_test::source_dir() + "/sample_data/numpy -o " + dir.file("s.h5") + " -q");

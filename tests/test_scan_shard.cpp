@@ -144,21 +144,11 @@ void check_sharded_equals_whole(const std::string& inputs, int n, const std::str
 
 }  // namespace
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;  // the ASan build runs the same suite: smaller inputs there
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+// kSanitized (test_support.h): the ASan build runs the same suite, smaller inputs there
 
 TEST_CASE("shard: sample_data in 3 parts merges into the one-process scan", "[shard][cli][e2e]") {
   const std::string data = muspec_test::source_dir() + "/sample_data";
-  check_sharded_equals_whole(kSanitized ? data + "/runs/d16 " + data + "/numpy" : data, 3);
+  check_sharded_equals_whole(muspec_test::kSanitized ? data + "/runs/d16 " + data + "/numpy" : data, 3);
 }
 
 /// A float32 .npy file (numpy's format: magic, version 1.0, header dict padded to 64 bytes).

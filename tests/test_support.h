@@ -79,6 +79,19 @@ inline RunResult run_muspec(const std::string& args) {
   return run_command(std::string("'") + MUSPEC_BINARY + "' " + args);
 }
 
+/// True in the AddressSanitizer build, which runs the same suite: slow end-to-end cases shrink there.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 /// Path of a Python interpreter that has numpy, or empty when none was found at configure time.
 inline std::string python_with_numpy() { return MUSPEC_PYTHON; }
 

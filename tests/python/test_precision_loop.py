@@ -14,10 +14,9 @@ import subprocess
 import tempfile
 import unittest
 
-import numpy as np
 import torch
 
-import muspec_torch
+from bf16_gains import torch_bf16_gains
 from build_info import sanitized_build
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -30,16 +29,6 @@ def momentum_by_name(step_dir):
     order = json.loads((RUN / "muspec-run.json").read_text())["param_order"]
     state = torch.load(step_dir / "optimizer.pt", map_location="cpu")["state"]
     return {order[i]: s["momentum_buffer"].double().numpy() for i, s in state.items() if "momentum_buffer" in s}
-
-
-def direction_gains(G, entry):
-    """(s_i, u_i^T X v_i) with X the bf16 NS output of muspec_torch for this config entry."""
-    sched = muspec_torch.Schedule(steps=entry["steps"], coefficients=tuple(tuple(c) for c in entry["coefficients"]),
-                                  delta=entry["normalization"]["delta"], epsilon=entry["normalization"]["epsilon"])
-    X = muspec_torch.newton_schulz(torch.tensor(G, dtype=torch.float32), sched, "bfloat16").double().numpy()
-    U, S, Vt = np.linalg.svd(G, full_matrices=False)
-    gains = np.einsum("ij,ik,kj->j", U, X, Vt.T)
-    return S / np.linalg.norm(G), gains
 
 
 @unittest.skipUnless(BINARY and os.path.exists(BINARY), "MUSPEC_BINARY is not set (run through ctest)")
@@ -69,7 +58,7 @@ class PrecisionLoopTest(unittest.TestCase):
         """Parameters with a direction at or above the lower bound outside `band`, in torch bf16."""
         bad = []
         for name, entry in cfg["parameters"].items():
-            s, gains = direction_gains(self.momentum[name], entry)
+            s, gains = torch_bf16_gains(self.momentum[name], entry)
             g = gains[s >= entry["lower_bound"]]
             if g.size and (g.min() < band[0] or g.max() > band[1]):
                 bad.append((name, float(g.min()), float(g.max())))

@@ -18,26 +18,15 @@ import subprocess
 import tempfile
 import unittest
 
-import numpy as np
 import torch
 
-import muspec_torch
+from bf16_gains import torch_bf16_gains
 from build_info import sanitized_build
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "underfloor"
 BINARY = os.environ.get("MUSPEC_BINARY", "")
 BF16_FLOOR = 3e-3
-
-
-def torch_bf16_gains(G, entry):
-    """(s_i, u_i^T X v_i) with X = muspec_torch.newton_schulz(G) in torch bf16 for this entry."""
-    sched = muspec_torch.Schedule(steps=entry["steps"], coefficients=tuple(tuple(c) for c in entry["coefficients"]),
-                                  delta=entry["normalization"]["delta"], epsilon=entry["normalization"]["epsilon"])
-    X = muspec_torch.newton_schulz(G.float(), sched, "bfloat16").double().numpy()
-    Gd = G.double().numpy()
-    U, S, Vt = np.linalg.svd(Gd, full_matrices=False)
-    return S / np.linalg.norm(Gd), np.einsum("ij,ik,kj->j", U, X, Vt.T)
 
 
 @unittest.skipUnless(BINARY and os.path.exists(BINARY), "MUSPEC_BINARY is not set (run through ctest)")
