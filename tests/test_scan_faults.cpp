@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -92,25 +93,56 @@ TEST_CASE("file watch: size, modification time, replacement and removal are chan
   CHECK(w.change(d).find("replaced") != std::string::npos);
 }
 
-TEST_CASE("cli: a checkpoint truncated during the scan is reported, not a crash", "[cli][faults]") {
-  TempDir dir("trunc");
-  const std::string path = dir.file("ckpt.safetensors");
+namespace {
+
+/// Eighty 384x384 float32 matrices in one safetensors file; returns half its size.
+uint64_t write_eighty_matrices(const std::string& path) {
   std::vector<muspec::SafetensorsTensor> tensors;
   for (int i = 0; i < 80; ++i)
     tensors.push_back({"layers." + std::to_string(i) + ".weight", DType::F32, {384, 384}, f32_matrix_bytes(384, float(i))});
   muspec::write_safetensors(path, tensors, {});
-  const auto half = fs::file_size(path) / 2;
-  // Truncate once the scan has mapped the file (it shows in /proc/PID/maps) and has had time to
-  // analyse a few matrices, so the cut falls inside the analysis; --threads 1 keeps it slow.
+  return fs::file_size(path) / 2;
+}
+
+/// Runs `muspec ARGS` in the background and truncates `path` to `size` once the process has
+/// mapped the file (it shows in /proc/PID/maps) and has spent 0.2 s of CPU time (utime, field 14
+/// of /proc/PID/stat, in 1/100 s): a few matrices are done before the cut and most after it,
+/// whatever the load (each command below takes ~1 s of CPU or more on one thread here).
+muspec_test::RunResult run_and_truncate(const TempDir& dir, const std::string& args, const std::string& path, uint64_t size) {
   const std::string script = dir.file("run.sh");
-  muspec_test::write_bytes(script, "'" + std::string(MUSPEC_BINARY) + "' scan '" + path + "' --threads 1 --method svd -q -o '" +
-                                       dir.file("s.h5") + "' & pid=$!\n" +
-                                       "for i in $(seq 2000); do grep -q ckpt.safetensors /proc/$pid/maps 2>/dev/null && break; "
-                                       "sleep 0.005; done\nsleep 0.5\ntruncate -s " + std::to_string(half) + " '" + path +
-                                       "'\nwait $pid\necho rc=$?\n");
-  const auto r = muspec_test::run_command("bash '" + script + "'");
+  muspec_test::write_bytes(script, "'" + std::string(MUSPEC_BINARY) + "' " + args + " & pid=$!\n" +
+                                       "for i in $(seq 2000); do grep -q '" + fs::path(path).filename().string() +
+                                       "' /proc/$pid/maps 2>/dev/null && break; sleep 0.005; done\n"
+                                       "for i in $(seq 6000); do t=$(cut -d' ' -f14 /proc/$pid/stat 2>/dev/null) || break; "
+                                       "[ \"$t\" -ge 20 ] && break; sleep 0.005; done\n"
+                                       "truncate -s " + std::to_string(size) + " '" + path + "'\nwait $pid\necho rc=$?\n");
+  return muspec_test::run_command("bash '" + script + "'");
+}
+
+}  // namespace
+
+TEST_CASE("cli: a checkpoint truncated during the scan is reported, not a crash", "[cli][faults]") {
+  TempDir dir("trunc");
+  const std::string path = dir.file("ckpt.safetensors");
+  const uint64_t half = write_eighty_matrices(path);
+  const auto r = run_and_truncate(dir, "scan '" + path + "' --threads 1 --method svd -q -o '" + dir.file("s.h5") + "'", path, half);
   INFO(r.out << r.err);
   CHECK(r.out.find("rc=1") != std::string::npos);  // before: rc=135 (SIGBUS)
   CHECK(r.err.find("changed during the scan") != std::string::npos);
   CHECK(fs::exists(dir.file("s.h5")));  // the tensors analysed before the cut are kept
+}
+
+TEST_CASE("cli: ns simulate skips the matrices of a checkpoint truncated while it runs", "[cli][faults][ns]") {
+  TempDir dir("trunc-ns");
+  const std::string path = dir.file("ckpt.safetensors"), out = dir.file("sim.csv");
+  const uint64_t half = write_eighty_matrices(path);
+  const auto r = run_and_truncate(dir, "ns simulate '" + path + "' --schedule keller -q -o '" + out + "'", path, half);
+  INFO(r.out << r.err);
+  CHECK(r.out.find("rc=1") != std::string::npos);
+  CHECK(r.err.find("changed during the scan") != std::string::npos);
+  // The rows written are matrices read before the cut: fewer than 80, at least one.
+  const std::string csv = muspec_test::read_text(out);
+  const auto rows = std::count(csv.begin(), csv.end(), '\n') - 1;
+  CHECK(rows >= 1);
+  CHECK(rows < 80);
 }

@@ -167,6 +167,20 @@ TEST_CASE("journal: a journal of another scan is refused with the reason", "[jou
   CHECK_THAT(r.err, Catch::Contains(journal) && Catch::Contains("not a muspec scan journal"));
 }
 
+TEST_CASE("journal: a scan that analyses nothing leaves no journal to block the next one", "[journal][cli]") {
+  // Before: `scan missing.safetensors -o s.h5` exited 2 ("no matrix was analysed") but left
+  // s.h5.journal, and the next scan to s.h5 was refused as "another scan".
+  TempDir dir("nothing");
+  const std::string out = dir.file("s.h5");
+  auto r = run_muspec("scan " + dir.file("missing.safetensors") + " -o " + out + " -q");
+  CHECK(r.exit_code == 2);
+  CHECK_FALSE(muspec_test::fs::exists(out + ".journal"));
+  r = run_muspec("scan " + kInputs + " -o " + out + " -q");
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(leftovers(dir));
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 constexpr int kKillTrials = 4;
 #elif defined(__has_feature)

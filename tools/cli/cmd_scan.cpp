@@ -187,6 +187,9 @@ bool write_scan(const ScanResult& r, ScanArgs& a) {
   for (const auto& rec : r.records) analysed += rec.sigma.empty() ? 0 : 1;
   if (r.records.empty() && !a.scan.shard.active()) {  // a part may hold nothing: merge still needs it
     std::cerr << "muspec: error: no matrix was analysed" << nothing_matched_reason(r, a) << "; no output written\n";
+    // Nothing was analysed, so the journal holds nothing worth resuming; left behind it would
+    // refuse the next scan to this output as "another scan".
+    if (!a.scan.journal.empty()) std::remove(a.scan.journal.c_str());
     return false;
   }
   write_outputs(r, a);
