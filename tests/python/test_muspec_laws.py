@@ -198,6 +198,21 @@ class LawsAgainstTheCli(unittest.TestCase):
             checked += 1
         self.assertGreater(checked, 0)
 
+    def test_recommend_verify_equals_the_cli(self):
+        # --verify runs NS at bf16 on every measured matrix, read again from its checkpoint (the
+        # DataFrame's `file` column names it): the smallest run keeps this short.
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "ns.json")
+            p = run_cli("recommend", "--spectra", self.h5, "--run", "d16", "--verify", "-o", out, "-q", check=False)
+            self.assertIn(p.returncode, (0, 1), p.stderr)
+            with open(out) as f:
+                cli = json.load(f)
+        self.assertTrue(cli["provenance"]["verified"])
+        got = quiet(muspec.recommend, self.df[self.df.run == "d16"], verify=True)
+        self.assertEqual(without(got, "command", "created", "provenance.inputs"),
+                         without(cli, "command", "created", "provenance.inputs"))
+        self.assertTrue(any("verified" in p for p in got["parameters"].values()))
+
     def test_recommend_from_laws_equals_the_cli(self):
         args = ["--laws", self.laws_path, "--params", "1e6", "--layers", "6"]
         with tempfile.TemporaryDirectory() as d:
