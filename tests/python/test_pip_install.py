@@ -35,7 +35,7 @@ class PipInstall(unittest.TestCase):
             subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", env_dir], check=True,
                            capture_output=True, timeout=120)
             py = os.path.join(env_dir, "bin", "python")
-            env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MUSPEC_PYTHON_MODULE")}
+            env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MUSPEC_MODULE_FILE")}
             env.update(MUSPEC_BUILD_DIR=build_dir, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
             p = subprocess.run([py, "-m", "pip", "install", "--no-build-isolation", "--no-deps", src], env=env,
                                capture_output=True, text=True, timeout=240)

@@ -2,7 +2,7 @@
 PyTorch adapter `muspec_torch` (metadata in pyproject.toml). The compiled module comes from
 CMake, which knows how to find muspec's C++ dependencies; this file only puts it in the wheel:
 
-* MUSPEC_PYTHON_MODULE=/path/to/_muspec....so: that file;
+* MUSPEC_MODULE_FILE=/path/to/_muspec....so: that file;
 * else MUSPEC_BUILD_DIR=/path/to/build: its python/_muspec*.so (a tree configured by CMake);
 * else the repository's build/python/_muspec*.so when this is tools/python of a checkout with one;
 * else (a checkout without a built module) CMake configures ../../build-pip and builds only the
@@ -44,7 +44,7 @@ def _cmake_build():
 
 
 def _module_file():
-    given = os.environ.get("MUSPEC_PYTHON_MODULE", "")
+    given = os.environ.get("MUSPEC_MODULE_FILE", "")
     if given:
         candidates = [given]
     else:
@@ -59,7 +59,7 @@ def _module_file():
             candidates = glob.glob(os.path.join(built, "_muspec*.so")) if built else []
     if not candidates:
         raise SystemExit("muspec: no compiled module _muspec found: build muspec with CMake (pybind11-dev, "
-                         "python3-dev) and set MUSPEC_BUILD_DIR=<build dir> or MUSPEC_PYTHON_MODULE=<.so> "
+                         "python3-dev) and set MUSPEC_BUILD_DIR=<build dir> or MUSPEC_MODULE_FILE=<.so> "
                          "(docs/python.md)")
     for f in candidates:
         if os.path.basename(f) == "_muspec" + SUFFIX:
