@@ -8,6 +8,9 @@ CMake, which knows how to find muspec's C++ dependencies; this file only puts it
 * else (a checkout without a built module) CMake configures ../../build-pip and builds only the
   target muspec_python, for the interpreter running pip (minutes; MUSPEC_PIP_CMAKE=0 turns it off).
 
+MUSPEC_PIP_MODULE=0 installs without the compiled module: the trainer adapter `muspec_torch` alone
+(`import muspec` then says how to get the module), e.g. on a training machine without a C++ build.
+
     pip install --no-build-isolation ./tools/python     # offline, with Debian's python3-setuptools
 
 A module built for another interpreter (its file name's ABI tag) is refused with a message.
@@ -32,20 +35,30 @@ def _in_checkout():
     return os.path.exists(os.path.join(REPO, "CMakeLists.txt")) and os.path.isdir(os.path.join(REPO, "lib"))
 
 
+WITH_MODULE = os.environ.get("MUSPEC_PIP_MODULE", "1") != "0"
+HINT = "(MUSPEC_PIP_MODULE=0 installs the trainer adapter muspec_torch alone; docs/python.md)"
+
+
 def _cmake_build():
     if os.environ.get("MUSPEC_PIP_CMAKE", "1") == "0":
         return None
     build = os.path.join(REPO, "build-pip")
     jobs = os.environ.get("MUSPEC_PIP_JOBS", str(os.cpu_count() or 1))
-    subprocess.check_call(["cmake", "-S", REPO, "-B", build, "-DCMAKE_BUILD_TYPE=Release",
-                           f"-DMUSPEC_PYTHON={sys.executable}", "-DMUSPEC_PYTHON_MODULE=ON"])
-    subprocess.check_call(["cmake", "--build", build, "--target", "muspec_python", "-j", jobs])
+    try:
+        subprocess.check_call(["cmake", "-S", REPO, "-B", build, "-DCMAKE_BUILD_TYPE=Release",
+                               f"-DMUSPEC_PYTHON={sys.executable}", "-DMUSPEC_PYTHON_MODULE=ON"])
+        subprocess.check_call(["cmake", "--build", build, "--target", "muspec_python", "-j", jobs])
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise SystemExit(f"muspec: building the compiled module with CMake failed ({e}); run tools/setup.sh "
+                         f"for the Debian packages, or set MUSPEC_BUILD_DIR to a build tree {HINT}") from e
     return os.path.join(build, "python")
 
 
 def _module_file():
     given = os.environ.get("MUSPEC_MODULE_FILE", "")
     if given:
+        if not os.path.isfile(given):
+            raise SystemExit(f"muspec: MUSPEC_MODULE_FILE={given}: no such file")
         candidates = [given]
     else:
         dirs = []
@@ -60,7 +73,7 @@ def _module_file():
     if not candidates:
         raise SystemExit("muspec: no compiled module _muspec found: build muspec with CMake (pybind11-dev, "
                          "python3-dev) and set MUSPEC_BUILD_DIR=<build dir> or MUSPEC_MODULE_FILE=<.so> "
-                         "(docs/python.md)")
+                         + HINT)
     for f in candidates:
         if os.path.basename(f) == "_muspec" + SUFFIX:
             return f
@@ -73,6 +86,9 @@ class BuildWithModule(build_py):
 
     def run(self):
         super().run()
+        if not WITH_MODULE:
+            print("muspec: MUSPEC_PIP_MODULE=0: packaging without the compiled module _muspec")
+            return
         src = _module_file()
         dest = os.path.join(self.build_lib, "muspec", os.path.basename(src))
         os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -84,7 +100,7 @@ class BinaryDistribution(Distribution):
     """A wheel with a compiled module: tagged for this interpreter and platform."""
 
     def has_ext_modules(self):
-        return True
+        return WITH_MODULE
 
 
 setup(cmdclass={"build_py": BuildWithModule}, distclass=BinaryDistribution)

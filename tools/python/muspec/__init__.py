@@ -24,8 +24,8 @@ except ImportError:
         raise ImportError(
             "muspec's compiled module _muspec was not found: build muspec with CMake (pybind11-dev and "
             "python3-dev installed, MUSPEC_PYTHON_MODULE=AUTO or ON) and put build/python on PYTHONPATH, "
-            "or copy build/python/_muspec*.so into tools/python/muspec/ before `pip install ./tools/python` "
-            f"(docs/python.md). Import error: {e}") from e
+            "or then `pip install --no-build-isolation ./tools/python`, which packages it (not with "
+            f"MUSPEC_PIP_MODULE=0) (docs/python.md). Import error: {e}") from e
 
 from . import ns
 from .arrays import as_buffer, singular_values, summarize
