@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libeigen3-dev liblapacke-dev libopenblas-dev
           libhdf5-dev libcli11-dev catch2 nlohmann-json3-dev zlib1g-dev libzstd-dev python3 python3-numpy
-          hdf5-tools python3-h5py python3-pandas pybind11-dev python3-dev)
+          hdf5-tools python3-h5py python3-pandas pybind11-dev python3-dev libdlpack-dev python3-venv python3-wheel)
 # Extra packages a caller needs (tools/test.sh adds python3-torch for the trainer-adapter tests).
 read -r -a extra <<< "${MUSPEC_EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")

@@ -79,35 +79,30 @@ InputTransform parse_transform(const std::string& t) {
   throw UsageError("transform: expected none or sign, got '" + t + "'");
 }
 
-/// Singular values and the scan's summary of one array, computed by the library with the GIL
-/// released. The result dict holds sigma (ascending), method, floor, device, nonfinite,
-/// frobenius, and csv: the scan's CSV header and row for this matrix.
-py::dict analyse_array(const py::buffer& array, const std::string& method, const std::string& dtype,
-                       const std::string& transform, std::vector<double> quantiles, const std::string& name,
-                       const std::string& device) {
-  const py::buffer_info info = array.request();
-  const MatrixView m = matrix_view(info, dtype, name);
-  const SpectralMethod sm = parse_method(method);
-  const InputTransform tr = parse_transform(transform);
-  if (quantiles.empty()) quantiles = default_quantiles();
-  SpectralBackend& backend = backend_for(parse_device(device));
+}  // namespace
+
+py::dict analyse_view(const MatrixView& m, AnalyseOptions o) {
+  const SpectralMethod sm = parse_method(o.method);
+  const InputTransform tr = parse_transform(o.transform);
+  if (o.quantiles.empty()) o.quantiles = default_quantiles();
+  SpectralBackend& backend = backend_for(parse_device(o.device));
   SpectrumRecord rec;
-  rec.name = rec.tensor = name;
+  rec.name = rec.tensor = o.name;
   rec.rows = m.rows;
   rec.cols = m.cols;
   rec.tensor_shape = {m.rows, m.cols};
   rec.dtype = std::string(dtype_name(m.dtype));
-  rec.transform = transform;
+  rec.transform = o.transform;
   {
-    py::gil_scoped_release release;  // `info` keeps the buffer alive and unchanged in size
-    StoredSpectrum st = backend.spectrum_of_stored(m, tr, sm, name);
+    py::gil_scoped_release release;
+    StoredSpectrum st = backend.spectrum_of_stored(m, tr, sm, o.name);
     rec.nonfinite = st.conversion.nonfinite;
     if (st.values) {
       rec.method = method_name(st.values->method);
       rec.device = device_name(st.values->device);
       rec.floor = st.values->floor;
       rec.sigma = std::move(st.values->sigma);
-      rec.summary = summarize_spectrum(rec.sigma, st.conversion.frobenius, rec.floor, quantiles);
+      rec.summary = summarize_spectrum(rec.sigma, st.conversion.frobenius, rec.floor, o.quantiles);
       rec.layer_metrics = compute_layer_metrics(rec.sigma, rec.rows, rec.cols, rec.floor);
     }
   }
@@ -118,8 +113,19 @@ py::dict analyse_array(const py::buffer& array, const std::string& method, const
   out["floor"] = rec.floor;
   out["nonfinite"] = rec.nonfinite;
   out["frobenius"] = rec.summary.frobenius;
-  out["csv"] = summary_csv({rec}, quantiles);
+  out["address"] = reinterpret_cast<uintptr_t>(m.base);
+  out["csv"] = summary_csv({rec}, o.quantiles);
   return out;
+}
+
+namespace {
+
+/// The buffer-protocol route: NumPy arrays (any strides, either byte order, read-only maps).
+py::dict analyse_array(const py::buffer& array, const std::string& method, const std::string& dtype,
+                       const std::string& transform, std::vector<double> quantiles, const std::string& name,
+                       const std::string& device) {
+  const py::buffer_info info = array.request();  // keeps the buffer alive during the call
+  return analyse_view(matrix_view(info, dtype, name), {method, dtype, transform, name, device, std::move(quantiles)});
 }
 
 }  // namespace

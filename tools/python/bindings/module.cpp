@@ -50,6 +50,8 @@ PYBIND11_MODULE(_muspec, m) {
   bind_scan(m);
   bind_ns(m);
   bind_plan(m);
+  bind_laws(m);
+  bind_dlpack(m);
 }
 
 }  // namespace muspec::python

@@ -5,6 +5,7 @@
 
 #include "bindings.h"
 #include "ns/catalog.h"
+#include "ns/design.h"
 #include "ns/quality.h"
 #include "ns/schedule.h"
 
@@ -50,6 +51,37 @@ py::dict evaluate(const std::string& schedule, std::optional<int> steps, const s
   return out;
 }
 
+/// `muspec ns design`: the greedy minimax schedule (Polar Express recursion) as the JSON text of
+/// its schedule file (what `--json` prints and `-o` writes), with the design's status.
+py::dict design(double lower, double upper, int steps, int degree, std::optional<double> cushion, double safety,
+                bool safety_inside, double tolerance, const std::string& name, const std::string& output) {
+  ns::DesignOptions o;
+  o.lower = lower;
+  o.upper = upper;
+  o.steps = steps;
+  o.degree = degree;
+  o.cushion = cushion;
+  o.safety = safety;
+  o.safety_inside = safety_inside;
+  o.tolerance = tolerance;
+  std::string text;
+  ns::DesignResult r;
+  {
+    py::gil_scoped_release release;
+    r = ns::design_schedule(o);
+    const ns::Schedule s = r.to_schedule(name);
+    if (!output.empty()) ns::save_schedule_file(s, output);
+    text = ns::schedule_to_json(s).dump(2);
+  }
+  py::dict out;
+  out["schedule"] = text;
+  out["status"] = ns::design_status_name(r.status);
+  out["message"] = r.message;
+  out["worst_error"] = r.worst_error;
+  out["image"] = py::make_tuple(r.image.lo, r.image.hi);
+  return out;
+}
+
 }  // namespace
 
 void bind_ns(py::module_& m) {
@@ -64,6 +96,10 @@ void bind_ns(py::module_& m) {
   m.def("ns_eval", &evaluate, py::arg("schedule"), py::arg("steps") = std::nullopt, py::arg("sigma"),
         py::arg("band") = "", py::arg("frobenius") = NAN,
         "What `steps` steps of the schedule do to one matrix's singular values (band/energy fractions, ...).");
+  m.def("ns_design", &design, py::arg("lower"), py::arg("upper") = 1.0, py::arg("steps"), py::arg("degree") = 5,
+        py::arg("cushion") = std::nullopt, py::arg("safety") = 1.01, py::arg("safety_inside") = false,
+        py::arg("tolerance") = 1e-3, py::arg("name") = "designed", py::arg("output") = "",
+        "`muspec ns design`: {'schedule': schedule file JSON text, 'status', 'message', 'worst_error', 'image'}.");
 }
 
 }  // namespace muspec::python

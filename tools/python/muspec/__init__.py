@@ -6,6 +6,8 @@ tensors and pandas DataFrames.
     row = muspec.summarize(x)                    # the scan's summary fields for one matrix
     df = muspec.read_spectra("spectra.h5")       # == pandas.read_csv("summary.csv")
     df = muspec.scan(["checkpoints/"], kind="momentum")
+    laws = muspec.fit(["d16.h5", "d24.h5", "d40.h5"])   # == laws.json of `muspec fit`
+    muspec.predict(laws, 7e9); muspec.recommend("spectra.h5"); muspec.ns.design(1e-3, 8)
 
 The compiled part is the extension ``_muspec`` (tools/python/bindings, built by CMake into
 ``build/python``; see docs/python.md for how it is found). Arrays are read in place through the
@@ -22,11 +24,12 @@ except ImportError:
         raise ImportError(
             "muspec's compiled module _muspec was not found: build muspec with CMake (pybind11-dev and "
             "python3-dev installed, MUSPEC_PYTHON_MODULE=AUTO or ON) and put build/python on PYTHONPATH, "
-            "or copy build/python/_muspec*.so into tools/python/muspec/ before `pip install ./tools/python` "
-            f"(docs/python.md). Import error: {e}") from e
+            "or then `pip install --no-build-isolation ./tools/python`, which packages it (not with "
+            f"MUSPEC_PIP_MODULE=0) (docs/python.md). Import error: {e}") from e
 
 from . import ns
 from .arrays import as_buffer, singular_values, summarize
+from .laws import fit, predict, recommend
 from .tables import plan, read_spectra, scan, write_spectra
 
 Error = _lib.Error
@@ -40,6 +43,7 @@ svd_floor = _lib.svd_floor
 gram_floor = _lib.gram_floor
 __version__ = _lib.__version__
 
-__all__ = ["singular_values", "summarize", "read_spectra", "write_spectra", "scan", "plan", "identify", "as_buffer",
+__all__ = ["singular_values", "summarize", "read_spectra", "write_spectra", "scan", "plan", "fit", "predict",
+           "recommend", "identify", "as_buffer",
            "default_quantiles", "svd_floor", "gram_floor", "Error", "InputError", "UsageError",
            "NumericalError", "NotAvailableError", "ns", "__version__"]

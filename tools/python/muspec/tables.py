@@ -6,8 +6,10 @@ from . import _lib
 
 
 def _frame(result):
+    """The library's CSV as a DataFrame, every number the exact double the library wrote (%.17g;
+    pandas' default float parser may be off by one ulp, which fit/recommend on it would show)."""
     import pandas as pd
-    return pd.read_csv(io.StringIO(result["csv"]))
+    return pd.read_csv(io.StringIO(result["csv"]), float_precision="round_trip")
 
 
 def read_spectra(path, sigma=False):
