@@ -202,7 +202,7 @@ TEST_CASE("mpi: scans killed at random moments (a rank or mpirun) resume to the 
     TempDir run("mpikillrun");
     const std::string out = run.file("s.h5"), csv = run.file("s.csv");
     const int ranks = 2 + trial % 2;
-    const std::string cmd = "exec " + mpirun(ranks) + "scan " + inputs + " -o " + out + args + csv;
+    const std::string cmd = "exec env " + mpirun(ranks) + "scan " + inputs + " -o " + out + args + csv;
     const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
@@ -240,7 +240,7 @@ TEST_CASE("mpi: scans killed at random moments (a rank or mpirun) resume to the 
     // The final paths hold nothing or the whole outputs (a kill after the commit), never a part.
     if (std::filesystem::exists(out)) require_same_store(dir.file("ref.h5"), out);
     // Resume on another layout: the journal is rank 0's, the same as a one-process scan's.
-    const int again = 1 + static_cast<int>(rng() % 3);
+    const int again = trial % 2 == 0 ? 1 : 2 + static_cast<int>(rng() % 2);  // one process is quicker: every other trial
     const std::string resume = "scan " + inputs + " -o " + out + args + csv + " --resume";
     const auto r = again == 1 ? run_muspec(resume) : run_command(mpirun(again) + resume);
     INFO("resumed on " << again << " ranks: " << r.err);

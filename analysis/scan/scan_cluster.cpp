@@ -1,11 +1,14 @@
 #include "scan/scan_cluster.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -58,16 +61,55 @@ std::vector<size_t> parse_batch(const std::string& m, size_t matrices) {
   return batch;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// MUSPEC_MPI_STATS=1: each rank prints where its time went (docs/benchmarks.md measures the
+/// messaging cost per matrix with it).
+bool stats_wanted() {
+  const char* v = std::getenv("MUSPEC_MPI_STATS");
+  return v && std::strcmp(v, "1") == 0;
+}
+
+/// A rank other than 0. It keeps one request ahead: the request for its next batch goes out
+/// (with the records of the batch just done) before it computes the current one, so rank 0's
+/// answer arrives while it computes. Every message gets exactly one answer.
 void run_worker(ScanTransport& t, const ClusterWork& w) {
-  std::string done;
-  for (;;) {
+  double waiting = 0, computing = 0, bytes = 0;
+  size_t batches = 0, matrices = 0;
+  auto ask = [&](const std::string& done) {
     t.send(0, request(w.slots, w.fingerprint, done));
-    const std::vector<size_t> batch = parse_batch(t.receive_from_root(), w.costs.size());
-    if (batch.empty()) return;
-    w.compute(batch);
-    done.clear();
-    for (size_t i : batch) done += w.encode(i);
+    bytes += static_cast<double>(done.size());
+  };
+  auto answer = [&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<size_t> batch = parse_batch(t.receive_from_root(), w.costs.size());
+    waiting += seconds_since(t0);
+    return batch;
+  };
+  ask("");
+  std::vector<size_t> current = answer();
+  if (!current.empty()) ask("");  // one ahead
+  while (!current.empty()) {
+    const auto t1 = std::chrono::steady_clock::now();
+    w.compute(current);
+    std::string done;
+    for (size_t i : current) done += w.encode(i);
+    computing += seconds_since(t1);
+    ++batches, matrices += current.size();
+    std::vector<size_t> next = answer();  // to the request sent before computing
+    ask(done);                            // the records, and a request for the batch after next
+    if (next.empty()) {
+      if (!answer().empty()) throw Error("MPI: rank 0 sent work after saying there was none");
+      break;
+    }
+    current = std::move(next);
   }
+  if (stats_wanted())
+    std::fprintf(stderr, "muspec: MPI rank %d: %zu matrices in %zu batches, computing %.3f s, waiting for rank 0 %.3f s "
+                 "(%.3f ms per batch), %.0f bytes of records sent\n", t.rank(), matrices, batches, computing, waiting,
+                 1e3 * waiting / static_cast<double>(std::max<size_t>(1, batches)), bytes);
 }
 
 bool root_computes() {
@@ -97,7 +139,8 @@ class Coordinator {
     }
   }
 
-  /// Answers one request; returns false when that rank was told to stop.
+  /// Answers one request; returns false when that rank is done: no work left for it and none
+  /// of its matrices still out.
   bool serve(int from, const std::string& m) {
     if (m.size() < 8 || m.size() < 8 + get_le(m, 4, 4)) throw Error("MPI rank " + std::to_string(from) + " sent a damaged message");
     const size_t slots = static_cast<size_t>(get_le(m, 0, 4));
@@ -112,13 +155,15 @@ class Coordinator {
       batch = hand_out(from, slots);
     }
     t_.send(from, batch_message(batch));
-    return !batch.empty();
+    std::lock_guard<std::mutex> lock(mu_);
+    return !batch.empty() || held_[from] > 0;
   }
 
  private:
   std::vector<size_t> hand_out(int rank, size_t slots) {
     std::vector<size_t> batch = queue_.take(rank, slots, kMinBatchCost);
     for (size_t i : batch) owner_[i] = rank;
+    held_[rank] += batch.size();
     return batch;
   }
 
@@ -133,6 +178,7 @@ class Coordinator {
         std::lock_guard<std::mutex> lock(mu_);
         if (owner_[i] != from) throw Error(what + " hold matrix " + std::to_string(i) + ", which was not given to it");
         owner_[i] = -1;
+        --held_[from];
       }
       w_.accept(std::move(e));
     }
@@ -143,6 +189,7 @@ class Coordinator {
   std::mutex mu_;
   WorkQueue queue_;
   std::vector<int> owner_;  // rank computing each matrix; -1 none, -2 waiting in the queue
+  std::map<int, size_t> held_;  // matrices each rank holds (handed out, records not back yet)
 };
 
 void run_root(ScanTransport& t, const ClusterWork& w) {
@@ -160,6 +207,8 @@ void run_root(ScanTransport& t, const ClusterWork& w) {
       }
     });
   std::exception_ptr error;
+  double serving = 0;
+  size_t requests = 0;
   try {
     int working = t.size() - 1;
     while (working > 0 && !stop) {
@@ -171,7 +220,9 @@ void run_root(ScanTransport& t, const ClusterWork& w) {
         std::this_thread::sleep_for(std::chrono::microseconds(200));
         continue;
       }
+      const auto t0 = std::chrono::steady_clock::now();
       if (!c.serve(from, m)) --working;
+      serving += seconds_since(t0), ++requests;
     }
   } catch (...) {
     error = std::current_exception();
@@ -180,6 +231,9 @@ void run_root(ScanTransport& t, const ClusterWork& w) {
   if (local.joinable()) local.join();
   if (error) std::rethrow_exception(error);
   if (local_error) std::rethrow_exception(local_error);
+  if (stats_wanted())
+    std::fprintf(stderr, "muspec: MPI rank 0: served %zu requests in %.3f s (%.3f ms each: decoding and checking records, the queue, the reply)\n",
+                 requests, serving, 1e3 * serving / static_cast<double>(std::max<size_t>(1, requests)));
 }
 
 }  // namespace
