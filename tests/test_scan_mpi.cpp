@@ -216,6 +216,10 @@ TEST_CASE("mpi: scans killed at random moments (a rank or mpirun) resume to the 
     std::this_thread::sleep_for(delay);
     std::map<int, pid_t> seen = ranks_of(pid);
     const int victim = trial % 3 == 2 ? -1 : static_cast<int>(rng() % static_cast<unsigned>(ranks));  // -1: mpirun
+    for (int k = 0; k < 250 && victim >= 0 && !seen.count(victim) && alive(pid); ++k) {  // a slow start (ASan): wait for the rank
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      seen = ranks_of(pid);
+    }
     if (victim >= 0 && seen.count(victim)) {
       ::kill(seen[victim], SIGKILL);
       ++killed_a_rank;
