@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -147,4 +148,27 @@ TEST_CASE("scan: a full disk (small tmpfs) exits 2 and keeps the old outputs", "
   bool leftovers = false;
   for (const auto& e : fs::directory_iterator(mnt)) leftovers |= e.path().filename().string().find(".tmp.") != std::string::npos;
   CHECK_FALSE(leftovers);
+}
+
+TEST_CASE("stale temporaries: a zombie's temporary is removed, a live process's is kept", "[outputs][atomic]") {
+  // The ranks of a killed mpirun end as zombies when the container's init reaps nothing: their
+  // pids still answer kill(pid, 0), but they will never write again.
+  muspec_test::TempDir dir("zombie");
+  const std::string final_path = dir.file("s.csv");
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(0);
+  for (int k = 0; k < 200 && muspec_test::read_text("/proc/" + std::to_string(child) + "/stat").find(") Z") == std::string::npos; ++k)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(muspec_test::read_text("/proc/" + std::to_string(child) + "/stat").find(") Z") != std::string::npos);  // not reaped yet
+  const std::string zombie_temp = final_path + ".tmp." + std::to_string(child) + ".0badf00d";
+  const std::string live_temp = final_path + ".tmp." + std::to_string(::getppid()) + ".0badf00d";  // our parent runs
+  muspec_test::write_bytes(zombie_temp, "half");
+  muspec_test::write_bytes(live_temp, "in progress");
+  const auto removed = muspec::remove_stale_temporaries(final_path);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(removed == std::vector<std::string>{zombie_temp});
+  CHECK_FALSE(std::filesystem::exists(zombie_temp));
+  CHECK(std::filesystem::exists(live_temp));
 }

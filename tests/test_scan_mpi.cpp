@@ -4,9 +4,18 @@
 // refuse an MPI launch instead of letting every rank write the outputs.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <random>
+#include <sstream>
+#include <thread>
 
 #include "test_support.h"
 
@@ -14,6 +23,8 @@ using muspec_test::read_text;
 using muspec_test::run_command;
 using muspec_test::run_muspec;
 using muspec_test::TempDir;
+
+extern char** environ;
 
 void require_same_store(const std::string& expected_path, const std::string& actual_path);  // test_scan_shard.cpp
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, const std::vector<float>& data);  // same
@@ -28,6 +39,14 @@ int files_containing(const TempDir& dir, const std::string& part) {
   for (const auto& e : std::filesystem::directory_iterator(dir.path()))
     n += e.path().filename().string().find(part) != std::string::npos ? 1 : 0;
   return n;
+}
+
+/// K of the progress line "scanning K matrices (...)", or "".
+std::string progress_total(const std::string& err) {
+  const size_t at = err.find("scanning ");
+  if (at == std::string::npos) return "";
+  const size_t end = err.find(" matrices", at);
+  return end == std::string::npos ? "" : err.substr(at + 9, end - at - 9);
 }
 
 #ifdef MUSPEC_MPIEXEC
@@ -45,9 +64,11 @@ std::string mpirun(int ranks) {
 void check_mpi_equals_one_process(const std::string& inputs, const std::vector<int>& rank_counts) {
   TempDir dir("mpi");
   const auto w = run_muspec("scan " + inputs + " -o " + dir.file("one.h5") + " --summary " + dir.file("one.csv") + " --json " +
-                            dir.file("one.json") + " -q --threads 2");
+                            dir.file("one.json") + " --threads 2 --max-rows 1");
   INFO(w.err);
   REQUIRE(w.exit_code <= 1);
+  const std::string total = progress_total(w.err);  // "scanning K matrices" of the one-process scan
+  REQUIRE(!total.empty());
   for (int n : rank_counts) {
     const std::string tag = "n" + std::to_string(n);
     const auto r = run_command(mpirun(n) + "scan " + inputs + " -o " + dir.file(tag + ".h5") + " --summary " + dir.file(tag + ".csv") +
@@ -61,6 +82,10 @@ void check_mpi_equals_one_process(const std::string& inputs, const std::vector<i
     const size_t first = r.out.find(done);
     CHECK(first != std::string::npos);
     CHECK(r.out.find(done, first + 1) == std::string::npos);  // the other ranks are quiet
+    // Progress: rank 0 alone, over every rank's matrices (the one-process total, counted to the end).
+    CHECK(progress_total(r.err) == total);
+    CHECK(r.err.find("scanning ", r.err.find("scanning ") + 1) == std::string::npos);
+    CHECK(r.err.find("scanned " + total + "/" + total + " matrices") != std::string::npos);
   }
   CHECK(files_containing(dir, "journal") == 0);
   CHECK(files_containing(dir, ".tmp") == 0);
@@ -102,16 +127,135 @@ TEST_CASE("mpi: a NaN matrix and a stack on another rank are reported by rank 0 
   CHECK(r.err.find("broken.npy") != std::string::npos);  // the skip, wherever it was computed
 }
 
-TEST_CASE("mpi: an error on one rank ends the job (exit 2), names the rank, writes nothing", "[mpi][cli]") {
+TEST_CASE("mpi: an error on rank 0 ends the job (exit 2), names the rank, writes nothing", "[mpi][cli]") {
   if (muspec_test::kSanitized) return;
   TempDir dir("mpierr");
-  muspec_test::write_bytes(dir.file("s.h5.journal.rank1of2"), "not a journal\n");  // rank 1 refuses it
+  muspec_test::write_bytes(dir.file("s.h5.journal"), "not a journal\n");  // rank 0 keeps the journal and refuses this one
   const auto r = run_command(mpirun(2) + "scan " + muspec_test::source_dir() + "/sample_data/numpy -o " + dir.file("s.h5") + " -q");
   CHECK(r.exit_code == 2);
-  CHECK(r.err.find("MPI rank 1 of 2: " + dir.file("s.h5.journal.rank1of2")) != std::string::npos);
+  CHECK(r.err.find("MPI rank 0 of 2: " + dir.file("s.h5.journal")) != std::string::npos);
   CHECK(!std::filesystem::exists(dir.file("s.h5")));
   CHECK(files_containing(dir, ".tmp") == 0);
-  CHECK(read_text(dir.file("s.h5.journal.rank1of2")) == "not a journal\n");  // left for the user to look at
+  CHECK(read_text(dir.file("s.h5.journal")) == "not a journal\n");  // left for the user to look at
+}
+
+TEST_CASE("mpi: a rank that sees other inputs than rank 0 ends the job (exit 2), writes nothing", "[mpi][cli]") {
+  if (muspec_test::kSanitized) return;
+  TempDir dir("mpidiff");
+  const std::string data = muspec_test::source_dir() + "/sample_data/";
+  // Open MPI's MPMD form: rank 0 and rank 1 run different command lines (as ranks on nodes
+  // whose shared file systems differ would).
+  std::string cmd = mpirun(1) + "scan " + data + "numpy -o " + dir.file("s.h5") + " -q : -n 1 '" + MUSPEC_BINARY + "' scan " + data +
+                    "runs/d16 -o " + dir.file("s.h5") + " -q";
+  const auto r = run_command(cmd);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("MPI rank 1 selected other matrices than rank 0") != std::string::npos);
+  CHECK(!std::filesystem::exists(dir.file("s.h5")));
+  CHECK(files_containing(dir, ".tmp") == 0);
+}
+
+namespace {
+
+/// The muspec processes mpirun `parent` started, with their MPI ranks (from their environment).
+std::map<int, pid_t> ranks_of(pid_t parent) {
+  std::map<int, pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat = read_text(e.path().string() + "/stat");  // "pid (comm) state ppid ..."
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos || stat.find("(muspec)") == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid != parent) continue;
+    const std::string env = read_text(e.path().string() + "/environ");
+    const std::string key = "OMPI_COMM_WORLD_RANK=";
+    const size_t at = env.find(key);
+    if (at != std::string::npos) out[std::atoi(env.c_str() + at + key.size())] = static_cast<pid_t>(std::stoi(name));
+  }
+  return out;
+}
+
+/// A process that exists and is not a zombie (read_text of a missing file is "").
+bool alive(pid_t pid) {
+  const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  return !stat.empty() && stat.find(") Z") == std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("mpi: scans killed at random moments (a rank or mpirun) resume to the uninterrupted outputs", "[mpi][cli][kill]") {
+  TempDir dir("mpikill");
+  // A real training run's checkpoints and numpy files: many small matrices, so kills land mid-scan.
+  const std::string inputs = muspec_test::source_dir() + "/sample_data/runs/d16 " + muspec_test::source_dir() + "/sample_data/numpy";
+  const std::string args = " -q --threads 1 --summary ";
+  REQUIRE(run_muspec("scan " + inputs + " -o " + dir.file("ref.h5") + args + dir.file("ref.csv")).exit_code == 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(run_command(mpirun(2) + "scan " + inputs + " -o " + dir.file("m.h5") + args + dir.file("m.csv")).exit_code == 0);
+  const double full_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  const int trials = muspec_test::kSanitized ? 3 : 10;
+  std::mt19937 rng(4321);
+  int killed_a_rank = 0, killed_mpirun = 0;
+  for (int trial = 0; trial < trials; ++trial) {
+    TempDir run("mpikillrun");
+    const std::string out = run.file("s.h5"), csv = run.file("s.csv");
+    const int ranks = 2 + trial % 2;
+    const std::string cmd = "exec env " + mpirun(ranks) + "scan " + inputs + " -o " + out + args + csv;
+    const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own process group, to clean up after it
+    posix_spawnattr_setpgroup(&attr, 0);
+    pid_t pid;
+    REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, &attr, const_cast<char**>(argv), environ) == 0);
+    posix_spawnattr_destroy(&attr);
+    // Kill somewhere in the middle 90 % of a run (mpirun's start-up is the first part).
+    const auto delay = std::chrono::microseconds(static_cast<int64_t>(full_us * (0.1 + 0.9 * (rng() % 1000) / 1000.0)));
+    std::this_thread::sleep_for(delay);
+    std::map<int, pid_t> seen = ranks_of(pid);
+    const int victim = trial % 3 == 2 ? -1 : static_cast<int>(rng() % static_cast<unsigned>(ranks));  // -1: mpirun
+    for (int k = 0; k < 250 && victim >= 0 && !seen.count(victim) && alive(pid); ++k) {  // a slow start (ASan): wait for the rank
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      seen = ranks_of(pid);
+    }
+    if (victim >= 0 && seen.count(victim)) {
+      ::kill(seen[victim], SIGKILL);
+      ++killed_a_rank;
+    } else {
+      ::kill(pid, SIGKILL);
+      ++killed_mpirun;
+    }
+    // mpirun ends the job when a rank dies; give it 60 s, then end what is left of the group.
+    int status = 0;
+    for (int waited = 0; waited < 600 && ::waitpid(pid, &status, WNOHANG) == 0; ++waited)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const bool ended = ::waitpid(pid, &status, WNOHANG) == -1 || WIFEXITED(status) || WIFSIGNALED(status);
+    ::kill(-pid, SIGKILL);  // the group this test started (mpirun and its ranks)
+    if (!ended) ::waitpid(pid, &status, 0);
+    for (auto [rank, p] : seen) {  // orphaned ranks of a killed mpirun: wait until they are gone
+      ::kill(p, SIGKILL);
+      for (int k = 0; k < 100 && alive(p); ++k) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    INFO("trial " << trial << ": " << ranks << " ranks, killed " << (victim >= 0 && seen.count(victim) ? "rank " + std::to_string(victim) : "mpirun")
+                  << " after " << delay.count() << " us");
+    CHECK(ended);  // the job did not hang on a dead rank
+    // The final paths hold nothing or the whole outputs (a kill after the commit), never a part.
+    if (std::filesystem::exists(out)) require_same_store(dir.file("ref.h5"), out);
+    // Resume on another layout: the journal is rank 0's, the same as a one-process scan's.
+    const int again = trial % 2 == 0 ? 1 : 2 + static_cast<int>(rng() % 2);  // one process is quicker: every other trial
+    const std::string resume = "scan " + inputs + " -o " + out + args + csv + " --resume";
+    const auto r = again == 1 ? run_muspec(resume) : run_command(mpirun(again) + resume);
+    INFO("resumed on " << again << " ranks: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    require_same_store(dir.file("ref.h5"), out);
+    CHECK(read_text(csv) == read_text(dir.file("ref.csv")));
+    CHECK(files_containing(run, "journal") == 0);
+    CHECK(files_containing(run, ".tmp") == 0);
+  }
+  CHECK(killed_a_rank >= trials / 3);
+  CHECK(killed_mpirun >= 1);
 }
 
 #else

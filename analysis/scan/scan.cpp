@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <memory>
 #include <new>
 #include <regex>
@@ -17,6 +18,7 @@
 #include "io/tensor_source.h"
 #include "report/progress.h"
 #include "scan/file_watch.h"
+#include "scan/scan_cluster.h"
 #include "scan/scan_plan.h"
 #include "scan/scan_scheduler.h"
 #include "spectra/cpu/cpu_backend.h"
@@ -305,20 +307,48 @@ std::vector<MatrixIdentity> identities(const std::vector<TensorJob>& jobs, const
   return out;
 }
 
-/// MPI: this rank's matrices (`mine`) go to rank 0, which takes in every other rank's, so its
-/// outcomes are those of a one-process scan (scan/mpi_scan.h). The bytes are journal entries,
-/// checked as strictly as a journal read from disk.
-void exchange_outcomes(const ScanOptions& o, const std::vector<size_t>& mine, std::vector<JobOutcome>& outcomes) {
-  std::string bytes;
-  for (size_t i : mine) bytes += encode_journal_entry({static_cast<int64_t>(i), outcomes[i].records, outcomes[i].skipped});
-  const std::vector<std::string> others = o.exchange(bytes);
-  const std::string header = encode_journal_header({"", "", "", static_cast<int64_t>(outcomes.size())});
-  for (size_t r = 0; r < others.size(); ++r) {
-    const std::string from = "the records of MPI rank " + std::to_string(r + 1);
-    JournalContents part = parse_journal(header + others[r], from);
-    if (!part.damage.empty()) throw Error(from + " are damaged: " + part.damage);
-    for (auto& e : part.entries) outcomes[static_cast<size_t>(e.matrix)] = {std::move(e.records), std::move(e.skipped)};
+/// Computes matrices `which` of `all` on the backend: on a GPU one worker per stream, so reading
+/// and decoding one matrix on the host overlaps the transfer and the GPU work of the others
+/// (CPU fallbacks share the cores); on the CPU as scan/scan_scheduler.h plans it.
+void compute_matrices(const std::vector<TensorJob>& all, const std::vector<size_t>& which, SpectralBackend& backend,
+                      int threads, const std::function<void(size_t)>& run_one) {
+  auto one = [&](size_t k) { run_one(which[k]); };
+  if (const int in_flight = backend.preferred_concurrency(); in_flight > 0) {
+    set_blas_threads(std::max(1, threads / in_flight));
+    parallel_for(which.size(), in_flight, one);
+    return;
   }
+  std::vector<TensorJob> jobs;
+  for (size_t i : which) jobs.push_back(all[i]);
+  run_on_cpu(jobs, threads, one);
+}
+
+/// What scan/scan_cluster.h needs of this scan: every matrix's cost and file, the work left, and
+/// how to compute, send and take in a matrix's outcome.
+ClusterWork cluster_work(const std::vector<MatrixIdentity>& matrices, const ScanPlan& plan, SpectralBackend& backend,
+                         int threads, std::function<void(const std::vector<size_t>&)> compute,
+                         std::vector<JobOutcome>& outcomes, const std::function<void(size_t)>& finished) {
+  ClusterWork w;
+  std::map<std::string, int> file_ids;
+  for (const auto& m : matrices) {
+    w.costs.push_back(m.cost);
+    w.files.push_back(file_ids.emplace(m.file, static_cast<int>(file_ids.size())).first->second);
+  }
+  w.todo = plan.todo;
+  w.fingerprint = plan.fingerprint;
+  w.slots = static_cast<size_t>(std::max(threads, backend.preferred_concurrency()));
+  w.compute = std::move(compute);
+  w.encode = [&outcomes](size_t i) {  // sent to rank 0, then forgotten here
+    std::string bytes = encode_journal_entry({static_cast<int64_t>(i), outcomes[i].records, outcomes[i].skipped});
+    outcomes[i] = JobOutcome{};
+    return bytes;
+  };
+  w.accept = [&outcomes, finished](JournalEntry&& e) {
+    const size_t i = static_cast<size_t>(e.matrix);
+    outcomes[i] = {std::move(e.records), std::move(e.skipped)};
+    finished(i);
+  };
+  return w;
 }
 
 void validate(const ScanOptions& o) {
@@ -341,7 +371,7 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
   ScanResult result;
   const int threads = o.threads > 0 ? o.threads : hardware_threads();
   std::string notice;
-  auto backend = make_backend(BackendOptions{o.device, threads, o.gpu_streams}, &notice);
+  auto backend = make_backend(BackendOptions{o.device, threads, o.gpu_streams, o.gpu_index}, &notice);
   if (!notice.empty()) result.notices.push_back(notice);
   result.backend = backend->description();
 
@@ -372,41 +402,40 @@ ScanResult run_scan(const ScanOptions& o, Progress* progress) {
   const std::vector<SourceLabels> labels = label_sources(sources, o.labels, result.notices);
   const std::vector<TensorJob> all_jobs = select_tensors(sources, labels, o, result);
   // Stage 2b: this process's part (--shard), less what the journal has (scan/scan_plan.h).
-  ScanPlan plan = plan_scan(o, identities(all_jobs, o), result.notices);
+  const std::vector<MatrixIdentity> matrices = identities(all_jobs, o);
+  ScanPlan plan = plan_scan(o, matrices, result.notices);
   result.fingerprint = plan.fingerprint;
   result.matrices = static_cast<int64_t>(all_jobs.size());
-  std::vector<TensorJob> jobs;
-  for (size_t i : plan.todo) jobs.push_back(all_jobs[i]);
   uint64_t total_bytes = 0;
-  for (const auto& j : jobs) total_bytes += j.bytes;
-  if (progress) progress->start(static_cast<int64_t>(jobs.size()), total_bytes);
+  for (size_t i : plan.todo) total_bytes += all_jobs[i].bytes;
+  const bool reports = !o.cluster || o.cluster->rank() == 0;  // MPI: rank 0 shows every rank's progress
+  if (progress && reports) progress->start(static_cast<int64_t>(plan.todo.size()), total_bytes);
 
-  // Stage 3: compute.
+  // Stage 3: compute (here, or over MPI ranks: scan/scan_cluster.h).
   std::vector<JobOutcome> outcomes(all_jobs.size());
-  std::vector<size_t> mine = plan.todo;
-  for (auto& e : plan.done) mine.push_back(static_cast<size_t>(e.matrix));
   for (auto& e : plan.done) outcomes[static_cast<size_t>(e.matrix)] = {std::move(e.records), std::move(e.skipped)};
-  auto run_one = [&](size_t i) {
-    JobOutcome& out = outcomes[plan.todo[i]];
-    out = run_job(jobs[i], *backend, o, watch);
+  auto finished = [&](size_t i) {
+    const JobOutcome& out = outcomes[i];
     if (plan.journal && worth_journaling(out.records, out.skipped))
-      plan.journal->append({static_cast<int64_t>(plan.todo[i]), out.records, out.skipped});
-    if (progress) progress->advance(jobs[i].bytes, jobs[i].source->entries()[jobs[i].entry].name);
+      plan.journal->append({static_cast<int64_t>(i), out.records, out.skipped});
+    if (progress && reports) progress->advance(all_jobs[i].bytes, all_jobs[i].source->entries()[all_jobs[i].entry].name);
+  };
+  auto run_one = [&](size_t i) {
+    outcomes[i] = run_job(all_jobs[i], *backend, o, watch);
+    finished(i);
   };
   const int saved_blas_threads = blas_threads();
-  if (const int in_flight = backend->preferred_concurrency(); in_flight > 0) {
-    // A GPU backend: one worker per stream, so reading and decoding one matrix on the host
-    // overlaps the transfer and the GPU work of the others (CPU fallbacks share the cores).
-    set_blas_threads(std::max(1, threads / in_flight));
-    parallel_for(jobs.size(), in_flight, run_one);
+  if (o.cluster) {
+    run_cluster_scan(*o.cluster, cluster_work(matrices, plan, *backend, threads, [&](const std::vector<size_t>& which) {
+      compute_matrices(all_jobs, which, *backend, threads, run_one);
+    }, outcomes, finished));
   } else {
-    run_on_cpu(jobs, threads, run_one);
+    compute_matrices(all_jobs, plan.todo, *backend, threads, run_one);
   }
   set_blas_threads(saved_blas_threads);
   if (plan.journal) plan.journal->sync();
   if (progress) progress->finish();
   for (auto& n : backend->notices()) result.notices.push_back(std::move(n));
-  if (o.exchange) exchange_outcomes(o, mine, outcomes);
 
   // Stage 4: gather in file order, then by run and step (file names sort checkpoint-100 before
   // checkpoint-25; steps are numbers).

@@ -15,6 +15,7 @@
 namespace muspec {
 
 class Progress;
+class ScanTransport;
 
 struct ScanOptions {
   std::vector<std::string> paths;          ///< files or directories
@@ -26,13 +27,15 @@ struct ScanOptions {
   InputTransform transform = InputTransform::None;
   int threads = 0;                         ///< 0 = all hardware threads
   int gpu_streams = 0;                     ///< CUDA: matrices in flight at once; 0 = default (8)
+  int gpu_index = -1;                      ///< this process among those on its machine (MPI local
+                                           ///< rank, srun task): GPU gpu_index % devices; -1 = GPU 0
   int64_t min_dim = 2;                     ///< matrices with min(rows, cols) below this are ignored
   LabelOptions labels;                     ///< --kind, names, runs and steps
   ShardSpec shard;                         ///< --shard I/N: only this part's matrices (scan/shard.h)
   std::string journal;                     ///< scan journal path ("" = none; scan/journal.h)
-  /// MPI (scan/mpi_scan.h): takes this process's finished matrices (journal entries, encoded)
-  /// and returns those of the other ranks on rank 0, nothing elsewhere. Unset: one process.
-  std::function<std::vector<std::string>(const std::string&)> exchange;
+  /// MPI (scan/scan_cluster.h): the processes sharing this scan; rank 0 hands out the matrices
+  /// and ends with every record. Null: one process.
+  ScanTransport* cluster = nullptr;
 };
 
 /// A tensor (or file) that was not analysed.

@@ -108,6 +108,18 @@ long temp_owner(const std::string& entry, const std::string& name) {
   return 0;
 }
 
+/// Whether process `pid` may still write: it exists and is not a zombie (a dead process its
+/// parent has not reaped yet, such as the ranks of a killed mpirun under a container init
+/// that reaps nothing). EPERM: alive, not ours to judge.
+bool may_still_write(long pid) {
+  if (::kill(static_cast<pid_t>(pid), 0) != 0) return errno != ESRCH;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(f, stat);  // "pid (comm) state ..."; comm may hold ')' and spaces: the last ')' ends it
+  const size_t close = stat.rfind(')');
+  return !(close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z');
+}
+
 /// Exclusive advisory locks (flock) on the output directories, in name order (so two commits
 /// cannot deadlock), held while one transaction renames: two runs writing the same outputs
 /// then commit one after the other, never interleaved. Released on destruction.
@@ -142,7 +154,7 @@ std::vector<std::string> remove_stale_temporaries(const std::string& final) {
   while (const dirent* e = ::readdir(d)) {
     const long pid = temp_owner(e->d_name, name);
     if (pid == 0 || pid == static_cast<long>(getpid())) continue;
-    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    if (may_still_write(pid)) continue;
     const std::string path = dir + "/" + e->d_name;
     struct stat st;
     if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::unlink(path.c_str()) == 0) removed.push_back(path);

@@ -102,6 +102,8 @@ struct BackendOptions {
   Device device = Device::Auto;
   int blas_threads = 0;  ///< threads the backend's BLAS may use per call; 0 = all cores
   int gpu_streams = 0;   ///< CUDA: matrices in flight at once, one stream each; 0 = default (8)
+  int local_rank = -1;   ///< CUDA: this process among several on the machine; its GPU is
+                         ///< local_rank % devices (spectra/gpu_choice.h); -1 = device 0
 };
 
 /// Creates the backend for `options.device`. Device::Auto picks CUDA when this build has it

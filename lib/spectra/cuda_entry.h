@@ -42,7 +42,7 @@ struct CudaPlugin {
   std::vector<double> (*newton_schulz)(const std::vector<std::array<double, 3>>& steps, double delta, double epsilon,
                                        GpuPrecision precision, const double* g, int64_t rows, int64_t cols);
 };
-inline constexpr int kCudaPluginAbi = 2;  // 2: SpectralBackend::notices()
+inline constexpr int kCudaPluginAbi = 3;  // 2: SpectralBackend::notices(); 3: BackendOptions::local_rank
 inline constexpr const char* kCudaPluginSymbol = "muspec_cuda_plugin";
 inline constexpr const char* kCudaPluginFile = "libmuspec_cuda.so";
 

@@ -149,34 +149,29 @@ int run_scan_command(ScanArgs& a) {
   if (!a.shard.empty()) a.scan.shard = parse_shard(a.shard);
   // Started as several MPI ranks (scan/mpi_scan.h); an explicit --shard means the user splits the scan.
   const bool mpi_launch = mpi_world_size_from_env() > 1 && !a.scan.shard.active();
-  a.scan.journal = journal_path(a.h5_out, a.csv_out, a.json_out, a.no_journal, a.resume && !mpi_launch);  // cli/scan_parts.h
-  if (mpi_launch && a.resume && a.scan.journal.empty())  // the rank journals are checked by each rank
-    throw UsageError("--resume needs a journal: an output (-o, --summary or --json) and no --no-journal");
-  if (!mpi_launch) return scan_and_write(a, nullptr);
+  a.scan.journal = journal_path(a.h5_out, a.csv_out, a.json_out, a.no_journal, a.resume);  // cli/scan_parts.h
+  if (!mpi_launch) {
+    a.scan.gpu_index = launch_from_env().local_rank;  // srun tasks on one node: one GPU each
+    return scan_and_write(a, nullptr);
+  }
   MpiSession mpi;  // without MPI: NotAvailableError on every rank, nothing written
   join_mpi_scan(a, mpi);
   try {
     return scan_and_write(a, &mpi);
   } catch (const std::exception& err) {
-    // One rank's error ends the job (the others may be waiting for it); the journals stay.
+    // One rank's error ends the job (the others may be waiting for it); the journal stays.
     std::cerr << "muspec: error: MPI rank " << mpi.rank() << " of " << mpi.size() << ": " << err.what() << "\n";
     mpi.abort(kExitFatal);
   }
 }
 
-/// Scans (this rank's part), and on rank 0 (or without MPI) writes the outputs.
+/// Scans (every matrix, or this rank's share of them), and on rank 0 (or without MPI) writes the outputs.
 int scan_and_write(ScanArgs& a, MpiSession* mpi) {
   // files -> matrices -> spectra, with a progress bar on stderr
   Progress progress(Progress::style_for(stderr, a.quiet), stderr);
   const ScanResult r = run_scan(a.scan, &progress);
-  if (mpi && mpi->rank() != 0) {  // rank 0 reports and writes; this rank's journal goes once it has
-    if (mpi->broadcast(0) == 1 && !a.scan.journal.empty()) std::remove(a.scan.journal.c_str());
-    return kExitOk;
-  }
-  if (mpi) a.scan.shard = ShardSpec{};  // rank 0 holds the whole scan now
-  const bool written = write_scan(r, a);
-  if (mpi) mpi->broadcast(written ? 1 : 0);
-  if (!written) return kExitFatal;
+  if (mpi && mpi->rank() != 0) return kExitOk;  // rank 0 has this rank's records, reports and writes
+  if (!write_scan(r, a)) return kExitFatal;
   return r.skipped.empty() ? kExitOk : kExitSkipped;
 }
 
@@ -202,14 +197,13 @@ bool write_scan(const ScanResult& r, ScanArgs& a) {
   return true;
 }
 
-/// `mpirun -n N muspec scan`: this rank scans part rank+1 of N (the --shard partition) with its
-/// share of this machine's cores and its own journal; the records go to rank 0 (scan/mpi_scan.h).
+/// `mpirun -n N muspec scan`: rank 0 hands out the matrices and keeps the one journal; every
+/// rank computes with its share of this machine's cores (scan/scan_cluster.h).
 void join_mpi_scan(ScanArgs& a, MpiSession& mpi) {
-  a.scan.shard = ShardSpec{mpi.rank() + 1, mpi.size()};
   if (a.scan.threads <= 0) a.scan.threads = std::max(1, hardware_threads() / mpi.local_size());  // no oversubscription
-  if (!a.scan.journal.empty()) a.scan.journal += ".rank" + std::to_string(mpi.rank()) + "of" + std::to_string(mpi.size());
-  a.scan.exchange = [&mpi](const std::string& mine) { return mpi.gather_to_root(mine); };
-  if (mpi.rank() != 0) a.quiet = true;  // progress and table on rank 0 only
+  a.scan.gpu_index = mpi.local_rank();  // one GPU per local rank (spectra/gpu_choice.h)
+  if (mpi.rank() != 0) a.scan.journal.clear(), a.quiet = true;  // journal, progress and table on rank 0 only
+  a.scan.cluster = &mpi;
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "spectra/cuda/cusolver.h"
 #include "spectra/cuda/decode.h"
 #include "spectra/cuda/entry_points.h"
+#include "spectra/gpu_choice.h"
 
 namespace muspec {
 
@@ -72,7 +73,8 @@ class CudaBackend final : public SpectralBackend {
     const size_t usable = free_bytes > reserve ? static_cast<size_t>(0.85 * static_cast<double>(free_bytes - reserve)) : 0;
     budget_ = std::make_unique<DeviceMemoryBudget>(usable);
     eigensolver_ = gram_eigensolver_from_environment();
-    description_ = "cuda: " + cuda::describe_device(device_) + ", " + std::to_string(streams_) + " streams, " +
+    description_ = "cuda: GPU " + visible_gpu_name(device_, std::getenv("CUDA_VISIBLE_DEVICES")) + ": " +
+                   cuda::describe_device(device_) + ", " + std::to_string(streams_) + " streams, " +
                    (eigensolver_ == cuda::GramEigensolver::Syevd ? "cuSOLVER Xsyevd" : "cuSOLVER Dsytrd + host dsterf") +
                    "/Xgesvd float64; CPU fallback for matrices over " +
                    std::to_string(usable >> 20) + " MiB";
@@ -313,7 +315,7 @@ std::unique_ptr<SpectralBackend> try_make_backend(const BackendOptions& options,
     return nullptr;
   }
   try {
-    return std::make_unique<CudaBackend>(0, options);
+    return std::make_unique<CudaBackend>(gpu_for_local_rank(options.local_rank, n), options);  // one GPU per local rank
   } catch (const UsageError&) {
     throw;  // a bad MUSPEC_GPU_EIGENSOLVER is the user's to fix, not a reason to use the CPU
   } catch (const Error& e) {  // DeviceOutOfMemory included
