@@ -272,14 +272,20 @@ std::string spectra_data(const ReportInputs& in) {
         if (ranks.empty() || k > ranks.back()) ranks.push_back(std::min(k, n));
       }
     }
-    std::string rs, ys;  // ranks as differences from the previous rank (short), log10 values to 3 decimals
+    // Ranks as differences from the previous rank; log10 values in thousandths, the first one
+    // whole and then each as its drop from the previous one (values fall with rank): small
+    // integers, a third of the bytes of the values written out, which a 10,000-matrix page needs.
+    std::string rs, ys;
     size_t previous = 0;
+    long long previous_milli = 0;
     for (const size_t k : ranks) {
       const double v = r.sigma[n - k] / frob;
       if (!(v > 0)) continue;  // a zero singular value has no place on a log axis
       if (n > kSpectrumPoints) rs += (rs.empty() ? "" : ",") + std::to_string(k - previous);
       previous = k;
-      ys += (ys.empty() ? "" : ",") + format_number("%.3f", std::log10(v));
+      const long long milli = std::llround(std::log10(v) * 1000.0);
+      ys += ys.empty() ? std::to_string(milli) : "," + std::to_string(previous_milli - milli);
+      previous_milli = milli;
     }
     ConfigEntry e;
     const auto it = config.find(r.parameter);

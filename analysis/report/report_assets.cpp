@@ -64,7 +64,8 @@ var settings=null;
 function spectra(){if(!data){data=parsed('spectra-data');settings=parsed('ns-settings');}return data;}
 function showSpectrum(i,name){var d=spectra()[i],v=document.getElementById('spectrum-view');if(!v)return;
   if(!d){v.textContent=name+': not analysed';return;}
-  var n=d[0],r=d[1],y=d[2],thr=d[3],lb=d[4],W=640,H=260,L=60,R=W-14,T=24,B=H-34;
+  var n=d[0],r=d[1],y=[],thr=d[3],lb=d[4],W=640,H=260,L=60,R=W-14,T=24,B=H-34;
+  for(var a=0,acc=0;a<d[2].length;a++){acc=a?acc-d[2][a]:d[2][0];y.push(acc/1000);}
   if(r.length===0){r=[];for(var k=1;k<=y.length;k++)r.push(k);}else{r=r.slice();for(var k2=1;k2<r.length;k2++)r[k2]+=r[k2-1];}
   var st=(d[6]===null||d[6]===undefined)?null:settings[d[6]];
   var mapped=null;if(st){mapped=y.map(function(l){var x=Math.pow(10,l)/(1+st[0]);

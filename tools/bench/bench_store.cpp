@@ -8,11 +8,13 @@
 // Each read includes the isolated probe (store/isolated_read.h), as the commands do.
 //
 //   muspec_bench_store [N] [K] [OUT_DIR] [R]    (defaults: 10000 1024 /tmp/muspec-bench-store 3)
+//   MUSPEC_BENCH_REUSE=1 reads an existing OUT_DIR/spectra.h5 instead of writing a new one.
 //
 // Prints one JSON line with the median milliseconds of each, and leaves OUT_DIR/spectra.h5 for
 // timing the commands (docs/benchmarks.md, "Store reads").
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -20,6 +22,8 @@
 #include <iostream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -72,31 +76,48 @@ muspec::SpectrumRecord synthetic_record(size_t i, size_t n, int64_t k) {
 
 }  // namespace
 
+/// One timed read of `store` in this process: prints "milliseconds records".
+int read_once(const std::string& mode, const std::string& store) {
+  if (mode == "by_record") ::setenv("MUSPEC_H5_SUMMARY_READ", "off", 1);
+  muspec::SpectraReadOptions options;
+  options.sigma = mode != "summary_only";
+  size_t n = 0;
+  const double ms = time_ms([&] { n = muspec::read_spectra_h5(store, options).records.size(); });
+  std::printf("%.3f %zu\n", ms, n);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--read") return read_once(argv[2], argv[3]);
   const size_t n = argc > 1 ? std::stoul(argv[1]) : 10000;
   const int64_t k = argc > 2 ? std::stol(argv[2]) : 1024;
   const std::filesystem::path dir = argc > 3 ? argv[3] : "/tmp/muspec-bench-store";
   const int rounds = argc > 4 ? std::stoi(argv[4]) : 3;
   std::filesystem::create_directories(dir);
   const std::string store = (dir / "spectra.h5").string();
-  {
+  if (std::getenv("MUSPEC_BENCH_REUSE") == nullptr || !std::filesystem::exists(store)) {  // REUSE: time reads only
     muspec::SpectraFile f;
     f.attributes = {{"backend", "synthetic (bench_store)"}};
     for (size_t i = 0; i < n; ++i) f.records.push_back(synthetic_record(i, n, k));
     std::filesystem::remove(store);
     muspec::write_spectra_h5(store, f);
   }
+  // Each read runs in a fresh process (this program, "--read MODE PATH"), as in the commands:
+  // reading again in one process that already holds freed records makes the isolated probe's
+  // forked child pay for copy-on-write pages, which no command does.
   std::vector<double> by_record, summary, summary_only;
   size_t records = 0;
-  for (int round = 0; round < rounds; ++round) {
-    ::setenv("MUSPEC_H5_SUMMARY_READ", "off", 1);
-    by_record.push_back(time_ms([&] { records = muspec::read_spectra_h5(store).records.size(); }));
-    ::unsetenv("MUSPEC_H5_SUMMARY_READ");
-    summary.push_back(time_ms([&] { muspec::read_spectra_h5(store); }));
-    muspec::SpectraReadOptions light;
-    light.sigma = false;
-    summary_only.push_back(time_ms([&] { muspec::read_spectra_h5(store, light); }));
-  }
+  for (int round = 0; round < rounds; ++round)
+    for (const char* mode : {"by_record", "summary", "summary_only"}) {
+      const std::string cmd = "/proc/" + std::to_string(::getpid()) + "/exe --read " + mode + " '" + store + "'";
+      FILE* p = ::popen(cmd.c_str(), "r");
+      double ms = NAN;
+      unsigned long n_read = 0;
+      if (p == nullptr || std::fscanf(p, "%lf %lu", &ms, &n_read) != 2) return std::cerr << "cannot run " << cmd << "\n", 1;
+      ::pclose(p);
+      records = n_read;
+      (mode[0] == 'b' ? by_record : mode[7] == '_' ? summary_only : summary).push_back(ms);
+    }
   std::cout << nlohmann::json{{"records", records},
                               {"sigma_per_record", k},
                               {"store_bytes", std::filesystem::file_size(store)},

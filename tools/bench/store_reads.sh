@@ -30,11 +30,12 @@ for ((r = 0; r < rounds; r++)); do
   for which in old new; do
     bin=$old
     [ "$which" = new ] && bin=$new
-    out=$dir/$which
-    mkdir -p "$out"
+    out=$dir/out  # one output path for both (ns_config.json records its command line)
+    mkdir -p "$out" "$dir/$which"
     times[$which-fit]+=" $(wall "$bin" fit "$store" -o "$out/laws.json" -q)"
     times[$which-recommend]+=" $(wall "$bin" recommend --spectra "$store" --run size3 -o "$out/ns_config.json" -q)"
     times[$which-report]+=" $(wall "$bin" report "$store" -o "$out/report.html" -q)"
+    mv "$out"/* "$dir/$which/"
   done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
