@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -211,6 +214,17 @@ void patch_rel_frob(const std::string& path, const char* dataset, double value) 
   REQUIRE(H5Aclose(a) >= 0);
   REQUIRE(H5Sclose(space) >= 0);
   REQUIRE(H5Dclose(d) >= 0);
+  // The same value in the /summary table (q0.05_rel_frob, the record's row), which the reader
+  // uses when the store marks it complete: an edit of both must be refused too.
+  const hid_t c = H5Dopen2(f, "/summary/q0.05_rel_frob", H5P_DEFAULT);
+  REQUIRE(c >= 0);
+  const hid_t cs = H5Dget_space(c);
+  std::vector<double> column(static_cast<size_t>(H5Sget_simple_extent_npoints(cs)));
+  REQUIRE(H5Dread(c, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, column.data()) >= 0);
+  column.at(static_cast<size_t>(std::atoi(dataset + std::strlen("/spectra/")))) = value;
+  REQUIRE(H5Dwrite(c, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, column.data()) >= 0);
+  REQUIRE(H5Sclose(cs) >= 0);
+  REQUIRE(H5Dclose(c) >= 0);
   REQUIRE(H5Fclose(f) >= 0);
 }
 

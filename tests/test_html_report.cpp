@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <string>
+
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "core/error.h"
@@ -86,8 +88,10 @@ std::string between(const std::string& s, const std::string& open, const std::st
   return s.substr(a + open.size(), b - a - open.size());
 }
 
-/// The cells of the table column whose header has data-key `key`, in row order. (Plain string
-/// search: std::regex recurses per character and could overflow the stack under ASan.)
+/// The cells of the table column whose header has data-key `key`, in row order, as the page's
+/// script shows them: the rows are JSON ([record, name, kind, op, "shown|sort value", ...]) in
+/// the script element after the table. (Plain string search: std::regex recurses per character
+/// and could overflow the stack under ASan.)
 std::vector<std::string> column_values(const std::string& page, const std::string& key) {
   size_t pos = 0;
   const std::string head = between(page, "<thead><tr>", "</tr></thead>", pos);
@@ -96,14 +100,11 @@ std::vector<std::string> column_values(const std::string& page, const std::strin
   for (std::string th; (th = between(head, "<th", "</th>", at)), at != std::string::npos; ++column)
     if (th.find("data-key=\"" + key + "\"") != std::string::npos) break;
   REQUIRE(at != std::string::npos);
+  const nlohmann::json rows = nlohmann::json::parse(between(page, "class=\"rows\" id=\"rows-t0\">", "</script>", pos));
   std::vector<std::string> out;
-  const std::string body = between(page, "<tbody>", "</tbody>", pos);
-  size_t row_at = 0;
-  for (std::string row; (row = between(body, "<tr>", "</tr>", row_at)), row_at != std::string::npos;) {
-    size_t cell_at = 0;
-    std::string cell;
-    for (size_t c = 0; c <= column; ++c) cell = between(row, "<td", "</td>", cell_at);
-    out.push_back(cell.substr(cell.find('>') + 1));
+  for (const auto& row : rows) {
+    const std::string cell = row.at(column + 1).get<std::string>();  // row[0] is the record index
+    out.push_back(column < 3 ? cell : cell.substr(0, cell.find('|')));
   }
   return out;
 }
@@ -116,8 +117,10 @@ TEST_CASE("report: markup in tensor and run names is escaped", "[report]") {
   const std::string page = html_report(load_report_inputs({store}));
   CHECK(page.find("<script>alert(1)") == std::string::npos);
   CHECK(page.find("run<1>") == std::string::npos);
-  CHECK(page.find("layers.0.mlp.up_proj.weight&lt;/td&gt;&lt;script&gt;alert(1)&lt;/script&gt;&amp;&quot;&apos;") !=
+  // In the rows' JSON, '<', '>' and '&' are \u escapes: nothing can close the script element.
+  CHECK(page.find("layers.0.mlp.up_proj.weight\\u003c/td\\u003e\\u003cscript\\u003ealert(1)\\u003c/script\\u003e\\u0026\\\"'") !=
         std::string::npos);
+  CHECK(column_values(page, "name").at(0) == kHostile);
   CHECK(page.find("run&lt;1&gt;") != std::string::npos);
   // The page needs nothing from the network.
   CHECK(page.find("http://") == page.find("http://www.w3.org/2000/svg"));

@@ -482,6 +482,10 @@ TEST_CASE("spectra store: crafted malformed files are rejected", "[store]") {
   {
     Raw f(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
     Raw d(H5Dopen2(f.id, "/spectra/000001", H5P_DEFAULT), H5Dclose);
+    // These edits are to the per-record attributes: remove the /summary marker, if any, as docs/spectra-h5.md
+    // asks of anyone editing /spectra (tests/test_store_summary.cpp covers the /summary read).
+    if (H5Aexists_by_name(f.id, "/summary", "record_columns", H5P_DEFAULT) > 0)
+      REQUIRE(H5Adelete_by_name(f.id, "/summary", "record_columns", H5P_DEFAULT) >= 0);
     SECTION("wrong format string") {
       raw_replace_string(f.id, "format", "muspec-something");
       needle = "muspec-something";

@@ -32,12 +32,29 @@ function cmp(a,b){if(typeof a==='number'&&typeof b==='number')return a-b;
   return String(a)<String(b)?-1:String(a)>String(b)?1:0;}
 function sortTable(t,key,dir){var ths=t.tHead.rows[0].cells,c=-1;
   for(var i=0;i<ths.length;i++){ths[i].classList.remove('asc','desc');if(ths[i].getAttribute('data-key')===key)c=i;}
-  if(c<0)return;ths[c].classList.add(dir);var b=t.tBodies[0],rows=Array.prototype.slice.call(b.rows);
+  if(c<0)return;ths[c].classList.add(dir);t.setAttribute('data-sort',key+':'+dir);if(!t.hasAttribute('data-built'))return;
+  var b=t.tBodies[0],rows=Array.prototype.slice.call(b.rows);
   rows.sort(function(r,s){var a=val(r.cells[c]),z=val(s.cells[c]);
     var an=typeof a==='number'&&isNaN(a),zn=typeof z==='number'&&isNaN(z);
     if(an||zn)return an===zn?0:(an?1:-1);var d=cmp(a,z);return dir==='asc'?d:-d;});
   rows.forEach(function(r){b.appendChild(r);});}
 function allTables(){return document.querySelectorAll('table.sortable');}
+function esc(s){return String(s).replace(/[&<>"']/g,function(c){return '&#'+c.charCodeAt(0)+';';});}
+function rowsOf(t){var s=document.getElementById('rows-'+t.id);return s?JSON.parse(s.textContent):[];}
+// A table's rows are built from its JSON when it is first shown (a pending sort and the filter then apply).
+function build(t){if(t.hasAttribute('data-built'))return;var rows=rowsOf(t),h=[];
+  for(var j=0;j<rows.length;j++){var r=rows[j],x='<tr><td class="t"><button class="m" data-i="'+r[0]+'">'+esc(r[1])+
+    '</button></td><td class="t">'+esc(r[2])+'</td><td class="t">'+esc(r[3])+'</td>';
+    for(var k=4;k<r.length;k++){var c=r[k],p=c.indexOf('|');x+='<td data-v="'+esc(p<0?c:c.slice(p+1))+'">'+esc(p<0?c:c.slice(0,p))+'</td>';}
+    h.push(x+'</tr>');}
+  t.tBodies[0].innerHTML=h.join('');t.setAttribute('data-built','1');
+  var ps=t.getAttribute('data-sort');if(ps){var a=ps.split(':');sortTable(t,a[0],a[1]);}filter(t);}
+function buildIn(d){var ts=d.querySelectorAll('table.sortable');for(var i=0;i<ts.length;i++)build(ts[i]);}
+function openAll(){document.querySelectorAll('details').forEach(function(d){d.open=true;buildIn(d);});}
+document.addEventListener('toggle',function(e){if(e.target.open)buildIn(e.target);},true);
+function nameOf(i){var b=document.querySelector('button.m[data-i="'+i+'"]');if(b)return b.textContent;
+  var ts=allTables();for(var k=0;k<ts.length;k++){var rows=rowsOf(ts[k]);
+    for(var j=0;j<rows.length;j++)if(rows[j][0]===i)return rows[j][1];}return null;}
 document.addEventListener('click',function(e){var th=e.target.closest('th[data-key]');
   if(th){var t=th.closest('table');sortTable(t,th.getAttribute('data-key'),th.classList.contains('asc')?'desc':'asc');return;}
   var m=e.target.closest('button.m');if(m)showSpectrum(parseInt(m.getAttribute('data-i'),10),m.textContent);});
@@ -47,7 +64,8 @@ var settings=null;
 function spectra(){if(!data){data=parsed('spectra-data');settings=parsed('ns-settings');}return data;}
 function showSpectrum(i,name){var d=spectra()[i],v=document.getElementById('spectrum-view');if(!v)return;
   if(!d){v.textContent=name+': not analysed';return;}
-  var n=d[0],r=d[1],y=d[2],thr=d[3],lb=d[4],W=640,H=260,L=60,R=W-14,T=24,B=H-34;
+  var n=d[0],r=d[1],y=[],thr=d[3],lb=d[4],W=640,H=260,L=60,R=W-14,T=24,B=H-34;
+  for(var a=0,acc=0;a<d[2].length;a++){acc=a?acc-d[2][a]:d[2][0];y.push(acc/1000);}
   if(r.length===0){r=[];for(var k=1;k<=y.length;k++)r.push(k);}else{r=r.slice();for(var k2=1;k2<r.length;k2++)r[k2]+=r[k2-1];}
   var st=(d[6]===null||d[6]===undefined)?null:settings[d[6]];
   var mapped=null;if(st){mapped=y.map(function(l){var x=Math.pow(10,l)/(1+st[0]);
@@ -73,15 +91,16 @@ function showSpectrum(i,name){var d=spectra()[i],v=document.getElementById('spec
 function applyHash(){var h=decodeURIComponent(location.hash.slice(1));h.split('&').forEach(function(kv){
   var p=kv.split('=');if(p[0]==='sort'&&p[1]){var a=p[1].split(':');var ts=allTables();
     for(var i=0;i<ts.length;i++)sortTable(ts[i],a[0],a[1]==='desc'?'desc':'asc');}
-  if(p[0]==='spectrum'&&p[1]){var b=document.querySelector('button.m[data-i="'+parseInt(p[1],10)+'"]');
-    if(b)showSpectrum(parseInt(p[1],10),b.textContent);}
+  if(p[0]==='open'&&p[1]==='all')openAll();
+  if(p[0]==='spectrum'&&p[1]){var i=parseInt(p[1],10),nm=nameOf(i);if(nm!==null)showSpectrum(i,nm);}
   if(p[0]==='filter'){var f=document.getElementById('filter');if(f){f.value=p[1]||'';filter();}}});}
-function filter(){var f=document.getElementById('filter');var q=f?f.value.toLowerCase():'';
-  document.querySelectorAll('table.sortable tbody tr').forEach(function(r){
+function filter(t){var f=document.getElementById('filter');var q=f?f.value.toLowerCase():'';
+  (t?t.querySelectorAll('tbody tr'):document.querySelectorAll('table.sortable tbody tr')).forEach(function(r){
     r.style.display=r.cells[0].textContent.toLowerCase().indexOf(q)>=0?'':'none';});}
 document.addEventListener('input',function(e){if(e.target.id==='filter')filter();});
+document.querySelectorAll('details[open]').forEach(buildIn);
 window.addEventListener('hashchange',applyHash);applyHash();
-window.addEventListener('beforeprint',function(){document.querySelectorAll('details').forEach(function(d){d.open=true;});});
+window.addEventListener('beforeprint',openAll);
 })();
 )JS";
 }

@@ -17,6 +17,7 @@
 #include "spectra/summary.h"
 #include "store/h5.h"
 #include "store/isolated_read.h"
+#include "store/summary_read.h"
 
 namespace muspec {
 
@@ -252,6 +253,7 @@ void write_summary(hid_t group, const std::vector<SpectrumRecord>& records) {
     for (const SpectrumRecord& r : records) notes.push_back(is_analysed(r) ? r.layer_metrics.note : std::string());
     h5::write_dataset_strings(group, "layer_metrics_note", notes);
   }
+  store_detail::write_record_columns(group, records, levels);  // transposed, tensor_shape; the fast-read marker
 }
 
 void sync_to_disk(const std::string& path) {
@@ -453,6 +455,12 @@ std::string spectrum_record_problem(const SpectrumRecord& r) {
   return summary_problem(r);
 }
 
+namespace store_detail {
+std::string record_dataset_name(uint64_t i) { return ordinal(i); }
+std::string quantile_level_text(double q) { return level_text(q); }
+SpectrumRecord read_record_attributes(hid_t dset) { return read_record(dset); }
+}  // namespace store_detail
+
 void write_spectra_h5(const std::string& path, const SpectraFile& file) {
   const std::string ctx = "cannot write spectra file '" + path + "'";
   for (const auto& [key, value] : file.attributes)
@@ -501,7 +509,7 @@ void write_spectra_h5(const std::string& path, const SpectraFile& file) {
 
 namespace {
 
-SpectraFile read_in_process(const std::string& path) {
+SpectraFile read_in_process(const std::string& path, const SpectraReadOptions& options) {
   SpectraFile out;
   std::string where;  // the dataset being read, for messages
   try {
@@ -523,8 +531,12 @@ SpectraFile read_in_process(const std::string& path) {
 
     Id spectra = h5::open_group(root, kGroupSpectra);
     const uint64_t count = h5::link_count(spectra.get());
-    out.records.reserve(std::min<uint64_t>(count, 1 << 16));
-    for (uint64_t i = 0; i < count; ++i) {
+    // A store whose /summary is marked complete is read column by column (store/summary_read.h);
+    // any problem there sends the read down the record-by-record path, which reports it.
+    auto fast = store_detail::read_records_from_summary(root, spectra.get(), count, options.sigma);
+    if (fast) out.records = std::move(*fast);
+    else out.records.reserve(std::min<uint64_t>(count, 1 << 16));
+    for (uint64_t i = fast ? count : 0; i < count; ++i) {
       const std::string name = ordinal(i);
       where = std::string("/") + kGroupSpectra + "/" + name;
       if (!h5::link_exists(spectra.get(), name))
@@ -554,7 +566,7 @@ SpectraFile read_in_process(const std::string& path) {
 
 }  // namespace
 
-SpectraFile read_spectra_h5(const std::string& path) {
+SpectraFile read_spectra_h5(const std::string& path, const SpectraReadOptions& options) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError(path, "", std::strerror(errno));
   if (!S_ISREG(st.st_mode)) throw InputError(path, "", "not a regular file");
@@ -563,8 +575,8 @@ SpectraFile read_spectra_h5(const std::string& path) {
   // MUSPEC_H5_READ_TIMEOUT (seconds) overrides it.
   double timeout_s = 60.0 + static_cast<double>(st.st_size) / 1e7;
   if (const char* env = std::getenv("MUSPEC_H5_READ_TIMEOUT"); env != nullptr && std::atof(env) > 0) timeout_s = std::atof(env);
-  probe_in_child(path, [&path] { read_in_process(path); }, timeout_s);
-  return read_in_process(path);
+  probe_in_child(path, [&] { read_in_process(path, options); }, timeout_s);
+  return read_in_process(path, options);
 }
 
 }  // namespace muspec

@@ -22,7 +22,10 @@
 //   /summary/<column>      one 1-D dataset per column, one row per record in record order
 //                          (row i describes /spectra/<i>); the columns of the scan CSV
 //                          (without "shape") plus a bool "analysed"; NaN in the float columns
-//                          of unanalysed rows. Derived for h5py/pandas, never read back.
+//                          of unanalysed rows; then transposed (bool) and tensor_shape
+//                          ("8x4096x4096"). attrs record_columns = 1 and quantile_levels mark
+//                          it complete: the reader then takes the records from it
+//                          (store/summary_read.h), falling back to /spectra on any problem.
 //   /scan_order            optional int64 1-D dataset, one entry per record: the index of the
 //                          record's matrix in the scan's file order. Written by `scan --shard`
 //                          for `muspec merge` (docs/cluster.md).
@@ -55,11 +58,20 @@ struct SpectraFile {
 /// is not valid UTF-8 or holds a NUL byte, an attribute would exceed 64 KiB, or I/O fails.
 void write_spectra_h5(const std::string& path, const SpectraFile& file);
 
+struct SpectraReadOptions {
+  /// false: a store with a complete /summary (written by this version) leaves the sigma of its
+  /// analysed records empty, reading only their summaries (fast; fit needs no more). Stores
+  /// read record by record still fill sigma in.
+  bool sigma = true;
+};
+
 /// Reads a file written by write_spectra_h5. The file is untrusted: throws InputError naming
 /// the file (and the dataset, e.g. "/spectra/000003") when it is not HDF5, not a muspec spectra
 /// file, of another format_version, or holds a record with missing or mistyped attributes or
 /// inconsistent lengths. Unknown extra attributes and objects are ignored.
-SpectraFile read_spectra_h5(const std::string& path);
+/// A store whose /summary group is marked complete is read from its columns in one read per
+/// column (docs/spectra-h5.md), giving the same records as the record-by-record read.
+SpectraFile read_spectra_h5(const std::string& path, const SpectraReadOptions& options = {});
 
 /// Consistency rules a stored record obeys (checked by both the writer and the reader);
 /// returns an empty string when the record is fine, else the first problem found:

@@ -44,12 +44,15 @@ SpectrumRecord seed_record(const std::string& name, std::vector<double> sigma) {
   return r;
 }
 
-/// The bytes of a small valid store: two analysed records and one that was not analysed.
+/// The bytes of a small valid store: two analysed records and one that was not analysed; its
+/// /summary is marked complete, so the reader takes the column path (store/summary_read.h).
 const std::string& seed_store() {
   static const std::string bytes = [] {
     SpectraFile f;
     f.attributes = {{"muspec_version", "fuzz"}, {"quantiles", "[0.05,0.5,0.95]"}};
     f.records = {seed_record("layers.0.w", {0.25, 1.0, 2.0}), seed_record("layers.1.w", {0.5, 4.0})};
+    // A slice of a stack, stored transposed: the /summary read parses tensor_shape and the bools.
+    f.records[1].slice = 1, f.records[1].tensor_shape = {3, 2, 2}, f.records[1].transposed = true;
     SpectrumRecord nan = seed_record("layers.2.w", {1.0, 2.0, 3.0});
     nan.sigma.clear();  // not analysed: NaN/Inf entries
     nan.nonfinite = 2;
@@ -87,6 +90,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& r : f.records)
       if (!spectrum_record_problem(r).empty()) finding("the reader returned a record that breaks the store's rules: " + r.name);
     g_sink = f.records.size() + f.attributes.size();
+  } catch (const Error& e) {
+    note(e.what());
+  }
+  try {  // summaries only (what fit reads): the /summary columns without sigma
+    SpectraReadOptions summaries;
+    summaries.sigma = false;
+    const SpectraFile f = read_spectra_h5(path, summaries);
+    for (const auto& r : f.records)
+      if (!r.sigma.empty() && !spectrum_record_problem(r).empty()) finding("a summaries-only read returned a bad record: " + r.name);
+    g_sink += f.records.size();
   } catch (const Error& e) {
     note(e.what());
   }

@@ -5,6 +5,8 @@
 // (docs/scaling-laws.md).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <iostream>
 #include <map>
@@ -40,11 +42,12 @@ std::string now_iso8601() {
 }
 
 /// Reads every scan; an unreadable one is reported and skipped.
-std::vector<SpectrumRecord> read_scans(const std::vector<std::string>& paths, std::vector<std::string>* read_ok) {
+std::vector<SpectrumRecord> read_scans(const std::vector<std::string>& paths, std::vector<std::string>* read_ok,
+                                       const SpectraReadOptions& options) {
   std::vector<SpectrumRecord> records;
   for (const auto& p : paths) {
     try {
-      SpectraFile f = read_spectra_h5(p);
+      SpectraFile f = read_spectra_h5(p, options);
       records.insert(records.end(), std::make_move_iterator(f.records.begin()), std::make_move_iterator(f.records.end()));
       read_ok->push_back(p);
     } catch (const InputError& e) {
@@ -52,6 +55,42 @@ std::vector<SpectrumRecord> read_scans(const std::vector<std::string>& paths, st
     }
   }
   return records;
+}
+
+/// Whether the fit could need a sigma that a summary-only read left out: record_quantile
+/// computes a level from sigma when the record's summary lacks it, and a record with neither
+/// sigma nor quantiles counts as unanalysed. Conservative: any record missing any wanted level,
+/// or an analysable record without quantiles, asks for sigma.
+bool needs_sigma(const std::vector<SpectrumRecord>& records, std::vector<double> levels) {
+  constexpr double kLevelMatch = 1e-9;  // as in laws/scaling_fit.cpp
+  auto has = [&](const SpectrumRecord& r, double level) {
+    return std::any_of(r.summary.quantiles.begin(), r.summary.quantiles.end(),
+                       [&](const QuantileValue& q) { return std::fabs(q.q - level) < kLevelMatch; });
+  };
+  if (levels.empty())
+    for (const auto& r : records)
+      for (const auto& q : r.summary.quantiles) levels.push_back(q.q);
+  for (const auto& r : records) {
+    if (r.summary.quantiles.empty()) {
+      if (r.nonfinite == 0 && r.rows > 0 && r.cols > 0) return true;
+      continue;
+    }
+    for (double level : levels)
+      if (!has(r, level)) return true;
+  }
+  return false;
+}
+
+/// The records of every scan: summaries only (a store's /summary columns, no sigma) when the
+/// fit needs no sigma, which is the usual case and much faster on large stores.
+std::vector<SpectrumRecord> read_scans(const std::vector<std::string>& paths, std::vector<std::string>* read_ok,
+                                       const std::vector<double>& levels) {
+  SpectraReadOptions summaries_only;
+  summaries_only.sigma = false;
+  std::vector<SpectrumRecord> records = read_scans(paths, read_ok, summaries_only);
+  if (!needs_sigma(records, levels)) return records;
+  std::vector<std::string> again;
+  return read_scans(*read_ok, &again, SpectraReadOptions{});
 }
 
 void report_unsettled(const ScalingFitResult& r, bool list_all) {
@@ -81,7 +120,7 @@ int run_fit_command(FitArgs& a) {
   if (a.fit.fit.bootstrap > 100000) throw UsageError("--bootstrap: at most 100000 replicates");
   // scans -> records -> settled values -> groups -> power laws
   std::vector<std::string> inputs;
-  const std::vector<SpectrumRecord> records = read_scans(a.scans, &inputs);
+  const std::vector<SpectrumRecord> records = read_scans(a.scans, &inputs, a.fit.quantiles);
   if (inputs.empty()) {
     std::cerr << "muspec: error: no scan could be read; no output written\n";
     return kExitFatal;
