@@ -6,8 +6,11 @@
 //
 // Per shape and thread count, R interleaved rounds of: a fresh zero-filled std::vector of the
 // matrix (what each matrix cost before the workspace), filling a reused buffer, dsyrk (Gram),
-// dsyevd (one-stage), dsyevd_2stage, on the same Gram matrix. Prints one JSON line per
-// (shape, threads) with min and median of each phase, and the eigenvalue agreement of the routes.
+// dsyevd (one-stage), dsyevd_2stage, on the same Gram matrix; the float32 route (ssyrk,
+// ssyevd, ssyevd_2stage: method gram32); and one LDL^T factorization of the Gram matrix (dsytrf:
+// the price of one Sylvester-inertia count, the step of a quantile-by-bisection route). Prints one
+// JSON line per (shape, threads) with min and median of each phase, and the eigenvalue agreement
+// of the routes.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +21,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include <lapacke.h>
 
 #include "spectra/cpu/cpu_backend.h"
 #include "spectra/cpu/lapack.h"
@@ -56,7 +61,9 @@ void probe(int64_t m, int64_t n, int threads, int rounds) {
   std::vector<double> x(static_cast<size_t>(m * n));
   for (double& v : x) v = normal(rng);
   std::vector<double> reused(x.size()), g(static_cast<size_t>(k * k)), a(g.size()), work;
-  Stats fresh, refill, syrk, one, two;
+  std::vector<float> x32(x.begin(), x.end()), g32(g.size()), a32(g.size()), work32;
+  std::vector<lapack_int> pivots(static_cast<size_t>(k));
+  Stats fresh, refill, syrk, one, two, ssyrk, sone, stwo, sytrf;
   double disagreement = 0;
   for (int r = 0; r < rounds; ++r) {
     auto t = clock_type::now();
@@ -80,11 +87,27 @@ void probe(int64_t m, int64_t n, int threads, int rounds) {
     const auto w2 = lapack::symmetric_eigenvalues(a.data(), k, lapack::Tridiagonal::TwoStage, work, "probe");
     two.runs.push_back(seconds_since(t));
     for (int64_t i = 0; i < k; ++i) disagreement = std::max(disagreement, std::fabs(w1[i] - w2[i]) / w1.back());
+    t = clock_type::now();
+    lapack::gram_of_smaller_side(x32.data(), m, n, g32.data());
+    ssyrk.runs.push_back(seconds_since(t));
+    for (auto [route, stats] : {std::pair{lapack::Tridiagonal::OneStage, &sone}, {lapack::Tridiagonal::TwoStage, &stwo}}) {
+      a32 = g32;
+      t = clock_type::now();
+      lapack::symmetric_eigenvalues(a32.data(), k, route, work32, "probe");
+      stats->runs.push_back(seconds_since(t));
+    }
+    a = g;  // G - sigma^2 I at sigma^2 = the median eigenvalue: an indefinite factorization
+    for (int64_t i = 0; i < k; ++i) a[static_cast<size_t>(i * k + i)] -= w1[static_cast<size_t>(k / 2)];
+    t = clock_type::now();
+    LAPACKE_dsytrf(LAPACK_COL_MAJOR, 'L', static_cast<lapack_int>(k), a.data(), static_cast<lapack_int>(k), pivots.data());
+    sytrf.runs.push_back(seconds_since(t));
   }
   nlohmann::json line = {{"rows", m}, {"cols", n}, {"threads", threads}, {"rounds", rounds},
                          {"fresh_vector_plus_copy", fresh.json()}, {"reused_copy", refill.json()},
                          {"dsyrk", syrk.json()}, {"dsyevd", one.json()}, {"dsyevd_2stage", two.json()},
                          {"max_eigenvalue_difference_over_lambda_max", disagreement},
+                         {"ssyrk", ssyrk.json()}, {"ssyevd", sone.json()}, {"ssyevd_2stage", stwo.json()},
+                         {"dsytrf_one_inertia_count", sytrf.json()},
                          {"chosen", lapack::tridiagonal_name(lapack::faster_tridiagonal(k, threads))}};
   std::cout << line.dump() << std::endl;
 }
