@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cblas.h>
 #include <lapacke.h>
 
 #include "spectra/cpu/cpu_backend.h"
@@ -35,6 +36,7 @@ double seconds_since(clock_type::time_point t) { return std::chrono::duration<do
 
 struct Stats {
   std::vector<double> runs;
+  double min() const { return *std::min_element(runs.begin(), runs.end()); }
   nlohmann::json json() const {
     std::vector<double> s = runs;
     std::sort(s.begin(), s.end());
@@ -63,8 +65,10 @@ void probe(int64_t m, int64_t n, int threads, int rounds) {
   std::vector<double> reused(x.size()), g(static_cast<size_t>(k * k)), a(g.size()), work;
   std::vector<float> x32(x.begin(), x.end()), g32(g.size()), a32(g.size()), work32;
   std::vector<lapack_int> pivots(static_cast<size_t>(k));
-  Stats fresh, refill, syrk, one, two, ssyrk, sone, stwo, sytrf;
+  Stats fresh, refill, syrk, one, two, ssyrk, sone, stwo, sytrf, gemm;
   double disagreement = 0;
+  lapack::gram_of_smaller_side(x.data(), std::min<int64_t>(m, 64), std::min<int64_t>(n, 64), g.data());  // warm-up:
+  // OpenBLAS sets up its buffers on the first call (0.3 s here), which is not the product's time
   for (int r = 0; r < rounds; ++r) {
     auto t = clock_type::now();
     {
@@ -78,6 +82,13 @@ void probe(int64_t m, int64_t n, int threads, int rounds) {
     t = clock_type::now();
     lapack::gram_of_smaller_side(x.data(), m, n, g.data());
     syrk.runs.push_back(seconds_since(t));
+    {  // the dgemm roof: the same product as a full dgemm (2 k^2 max(m, n) flops, dsyrk does half)
+      const auto ik = static_cast<blasint>(k), ib = static_cast<blasint>(std::max(m, n)), ld = static_cast<blasint>(n);
+      t = clock_type::now();
+      if (m >= n) cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, ik, ik, ib, 1.0, x.data(), ld, x.data(), ld, 0.0, a.data(), ik);
+      else cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, ik, ik, ib, 1.0, x.data(), ld, x.data(), ld, 0.0, a.data(), ik);
+      gemm.runs.push_back(seconds_since(t));
+    }
     a = g;
     t = clock_type::now();
     const auto w1 = lapack::symmetric_eigenvalues(a.data(), k, lapack::Tridiagonal::OneStage, work, "probe");
@@ -107,7 +118,13 @@ void probe(int64_t m, int64_t n, int threads, int rounds) {
                          {"dsyrk", syrk.json()}, {"dsyevd", one.json()}, {"dsyevd_2stage", two.json()},
                          {"max_eigenvalue_difference_over_lambda_max", disagreement},
                          {"ssyrk", ssyrk.json()}, {"ssyevd", sone.json()}, {"ssyevd_2stage", stwo.json()},
-                         {"dsytrf_one_inertia_count", sytrf.json()},
+                         {"dsytrf_one_inertia_count", sytrf.json()}, {"dgemm_same_product", gemm.json()},
+                         {"dsyrk_rate_over_dgemm_rate", gemm.min() / (2 * syrk.min())},
+                         // the whole float64 Gram route (k^2 m + 4k^3/3 flops) against the dgemm rate
+                         {"gram_route_over_dgemm_roof",
+                          (static_cast<double>(k) * k * std::max(m, n) + 4.0 / 3 * k * k * k) /
+                              (syrk.min() + std::min(one.min(), two.min())) /
+                              (2.0 * k * k * std::max(m, n) / gemm.min())},
                          {"chosen", lapack::tridiagonal_name(lapack::faster_tridiagonal(k, threads))}};
   std::cout << line.dump() << std::endl;
 }
