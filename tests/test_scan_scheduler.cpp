@@ -108,3 +108,26 @@ TEST_CASE("records are bit-identical and in the same order alone, side by side a
     }
   }
 }
+
+TEST_CASE("a gram32 scan records its method and its float32 floor", "[scan][gram32]") {
+  TempDir dir("gram32");
+  SynthRng rng(7);
+  SpectrumSpec spec;
+  spec.kind = SpectrumSpec::Kind::LogSpace;
+  spec.a = 1e-4;
+  spec.b = 1.0;
+  const auto sigma = make_spectrum(spec, 200, 7);
+  write_npy_f32(dir.file("layers.0.mlp.up_proj.weight.npy"), 300, 200, make_matrix_with_spectrum(300, 200, sigma, rng));
+  ScanOptions o;
+  o.paths = {dir.path().string()};
+  o.device = Device::Cpu;
+  o.method = SpectralMethod::Gram32;
+  const auto records = run_scan(o).records;
+  REQUIRE(records.size() == 1);
+  const SpectrumRecord& r = records[0];
+  CHECK(r.method == "gram32");
+  CHECK(r.floor == Approx(gram32_floor(r.sigma.back(), 300, 200)).epsilon(1e-12));
+  int64_t under = 0;
+  for (double s : sigma) under += s < r.floor ? 1 : 0;  // the planted values under the recorded floor
+  CHECK(r.summary.below_floor == Approx(under).margin(2));
+}

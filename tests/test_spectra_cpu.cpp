@@ -117,3 +117,49 @@ TEST_CASE("device and method parsing", "[spectra]") {
     CHECK_THROWS_AS(make_backend(BackendOptions{Device::Cuda, 1}), NotAvailableError);
   }
 }
+
+TEST_CASE("gram32 meets the stated accuracy above its float32 floor on planted spectra", "[spectra][cpu][gram32]") {
+  auto cpu = make_backend(BackendOptions{Device::Cpu, 0});
+  // Planted sigma log-spaced over 6 decades (the oracle is the planted values themselves); the
+  // float32 floor (~1.5e-2 sigma_max here) lies inside the range, so values above and below it are checked.
+  for (auto [m, n] : {std::pair<int64_t, int64_t>{300, 200}, {200, 700}, {256, 256}}) {
+    const Known k = make_known(m, n, 1e-6, 17);
+    INFO(m << "x" << n);
+    auto x = k.x;
+    const SingularValues g32 = cpu->singular_values(x, m, n, SpectralMethod::Gram32, "gram32");
+    REQUIRE(g32.method == SpectralMethod::Gram32);
+    REQUIRE(std::string(method_name(g32.method)) == "gram32");
+    REQUIRE(g32.sigma.size() == k.sigma.size());
+    REQUIRE(std::is_sorted(g32.sigma.begin(), g32.sigma.end()));
+    CHECK(g32.floor == Approx(gram32_floor(g32.sigma.back(), m, n)).epsilon(1e-12));
+    CHECK(g32.floor > 100 * gram_floor(1.0, m, n));  // a far higher floor than float64 gram's
+    size_t above = 0;
+    for (double s : k.sigma) above += s >= g32.floor ? 1 : 0;
+    REQUIRE(above >= 20);  // the check below covers many values
+    const double e = worst_relative_error_above(g32.sigma, k.sigma, g32.floor);
+    WARN("gram32 " << m << "x" << n << ": floor " << g32.floor << ", " << above
+                   << " values above it, worst relative error there " << e);
+    CHECK(e <= kFloorRelativeAccuracy);
+    // Against float64 LAPACK (svd) on the same matrix, above gram32's floor.
+    auto y = k.x;
+    const SingularValues svd = cpu->singular_values(y, m, n, SpectralMethod::Svd, "svd");
+    CHECK(worst_relative_error_above(g32.sigma, svd.sigma, g32.floor) <= kFloorRelativeAccuracy);
+    // The floor is not a formality: at 1e-6 sigma_max float32's Gram matrix has lost the value.
+    CHECK(std::fabs(g32.sigma.front() - k.sigma.front()) / k.sigma.front() > 10 * kFloorRelativeAccuracy);
+  }
+}
+
+TEST_CASE("gram32 scales entries out of float32's range and is never chosen by auto", "[spectra][cpu][gram32]") {
+  auto cpu = make_backend(BackendOptions{Device::Cpu, 1});
+  const Known k = make_known(90, 60, 1e-1, 5);
+  for (double scale : {1e30, 1e-30}) {  // squares of such entries overflow / underflow float32
+    INFO("scale " << scale);
+    std::vector<double> x = k.x;
+    for (double& v : x) v *= scale;
+    const SingularValues r = cpu->singular_values(x, 90, 60, SpectralMethod::Gram32, "scaled");
+    for (size_t i = 0; i < r.sigma.size(); ++i) CHECK(r.sigma[i] == Approx(k.sigma[i] * scale).epsilon(1e-2));
+  }
+  std::vector<double> x = k.x;  // everything above gram32's floor, yet auto stays in float64
+  CHECK(cpu->singular_values(x, 90, 60, SpectralMethod::Auto, "auto").method == SpectralMethod::Gram);
+  CHECK(parse_method("gram32") == SpectralMethod::Gram32);
+}

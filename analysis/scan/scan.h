@@ -62,8 +62,4 @@ struct ScanResult {
 /// unavailable device); problems with inputs are reported in the result.
 ScanResult run_scan(const ScanOptions& options, Progress* progress = nullptr);
 
-/// Matrices with min(rows, cols) at or below this are computed many at a time, one BLAS thread
-/// each; larger ones one at a time with all BLAS threads.
-inline constexpr int64_t kSmallMatrixDim = 768;
-
 }  // namespace muspec

@@ -12,6 +12,7 @@ namespace muspec {
 
 namespace {
 constexpr double kEps64 = std::numeric_limits<double>::epsilon();
+constexpr double kEps32 = std::numeric_limits<float>::epsilon();
 }
 
 const char* method_name(SpectralMethod m) {
@@ -19,6 +20,7 @@ const char* method_name(SpectralMethod m) {
     case SpectralMethod::Auto: return "auto";
     case SpectralMethod::Svd: return "svd";
     case SpectralMethod::Gram: return "gram";
+    case SpectralMethod::Gram32: return "gram32";
   }
   return "?";
 }
@@ -27,7 +29,8 @@ SpectralMethod parse_method(const std::string& s) {
   if (s == "auto") return SpectralMethod::Auto;
   if (s == "svd") return SpectralMethod::Svd;
   if (s == "gram") return SpectralMethod::Gram;
-  throw UsageError("unknown method '" + s + "' (expected auto, svd or gram)");
+  if (s == "gram32") return SpectralMethod::Gram32;
+  throw UsageError("unknown method '" + s + "' (expected auto, svd, gram or gram32)");
 }
 
 const char* device_name(Device d) {
@@ -60,6 +63,11 @@ double gram_floor(double sigma_max, int64_t rows, int64_t cols) {
   return std::sqrt(rounding_scale(rows, cols) / (2 * kFloorRelativeAccuracy)) * sigma_max;
 }
 
+double gram32_floor(double sigma_max, int64_t rows, int64_t cols) {
+  const double c32 = rounding_scale(rows, cols) / kEps64 * kEps32;
+  return std::sqrt(c32 / (2 * kFloorRelativeAccuracy)) * sigma_max;
+}
+
 namespace {
 void check_shape(int64_t rows, int64_t cols, const std::string& label) {
   if (rows <= 0 || cols <= 0) throw UsageError(label + ": empty matrix " + std::to_string(rows) + "x" + std::to_string(cols));
@@ -73,12 +81,21 @@ SingularValues SpectralBackend::singular_values(std::vector<double>& x, int64_t 
   MUSPEC_ASSERT(static_cast<int64_t>(x.size()) == rows * cols);
   return by_policy(
       method, rows, cols, [&] { return gram_values(x, rows, cols, label); },
-      [&] { return svd_values(x, rows, cols, label); });
+      [&] { return svd_values(x, rows, cols, label); }, gram32_route(x, rows, cols, label));
 }
 
 SingularValues SpectralBackend::by_policy(SpectralMethod method, int64_t rows, int64_t cols, const ValuesRoute& gram,
-                                          const ValuesRoute& svd) {
+                                          const ValuesRoute& svd, const ValuesRoute& gram32) {
   SingularValues out;
+  if (method == SpectralMethod::Gram32) {
+    if (!gram32)
+      throw NotAvailableError("method gram32 (float32 Gram) runs on the CPU backend only (use --device cpu)");
+    out.sigma = gram32();
+    out.method = SpectralMethod::Gram32;
+    out.floor = gram32_floor(out.sigma.back(), rows, cols);
+    out.device = device_of_last_call();
+    return out;
+  }
   if (method != SpectralMethod::Svd) {
     out.sigma = gram();
     out.method = SpectralMethod::Gram;

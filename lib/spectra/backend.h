@@ -20,11 +20,14 @@ enum class SpectralMethod : uint8_t {
   Auto,  ///< gram, falling back to svd when sigma_min is under gram's reliable floor
   Svd,   ///< bidiagonal SVD in float64 (LAPACK ?gesdd, values only): the reference
   Gram,  ///< float64 Gram matrix of the smaller side + symmetric eigensolver (faster)
+  /// float32 Gram matrix + float32 eigensolver (faster still, CPU only): a far higher floor
+  /// (gram32_floor, about 2e-2 sigma_max), so only on request, never picked by auto.
+  Gram32,
 };
 
 enum class Device : uint8_t { Auto, Cpu, Cuda };
 
-const char* method_name(SpectralMethod m);   ///< "auto", "svd", "gram"
+const char* method_name(SpectralMethod m);   ///< "auto", "svd", "gram", "gram32"
 SpectralMethod parse_method(const std::string& s);  ///< throws UsageError
 const char* device_name(Device d);
 Device parse_device(const std::string& s);          ///< throws UsageError
@@ -41,6 +44,9 @@ inline constexpr double kFloorRelativeAccuracy = 1e-2;
 ///        (eigenvalue error about c * sigma_max^2, so sigma error c sigma_max^2 / (2 sigma))
 double svd_floor(double sigma_max, int64_t rows, int64_t cols);
 double gram_floor(double sigma_max, int64_t rows, int64_t cols);
+///  gram32: sqrt(c32 / (2 kFloorRelativeAccuracy)) * sigma_max, c32 = sqrt(max(m, n)) * eps32
+///        (the same model with the Gram matrix and its eigenvalues in float32)
+double gram32_floor(double sigma_max, int64_t rows, int64_t cols);
 
 struct SingularValues {
   std::vector<double> sigma;  ///< min(rows, cols) values, ascending, non-negative
@@ -83,11 +89,11 @@ class MUSPEC_SHARED_TYPE SpectralBackend {
 
  protected:
   using ValuesRoute = std::function<std::vector<double>()>;
-  /// The `method` policy over a backend's two routes (ascending values each): gram, svd, or
+  /// The `method` policy over a backend's routes (ascending values each): gram, svd, gram32, or
   /// auto = gram, then svd when sigma_min is under gram's floor. Records method, floor and the
-  /// device of each route's last call.
+  /// device of each route's last call. Without a gram32 route, Gram32 throws NotAvailableError.
   SingularValues by_policy(SpectralMethod method, int64_t rows, int64_t cols, const ValuesRoute& gram,
-                           const ValuesRoute& svd);
+                           const ValuesRoute& svd, const ValuesRoute& gram32 = nullptr);
   /// Where the calling thread's last hook call ran (a backend that falls back overrides this).
   virtual Device device_of_last_call() const { return device(); }
   /// Values of x (not modified), ascending, via the float64 Gram route.
@@ -96,6 +102,12 @@ class MUSPEC_SHARED_TYPE SpectralBackend {
   /// Values of x (may be destroyed), ascending, via a float64 SVD.
   virtual std::vector<double> svd_values(std::vector<double>& x, int64_t rows, int64_t cols,
                                          const std::string& label) = 0;
+  /// Values of x (not modified), ascending, via the float32 Gram route; empty function = this
+  /// backend has none (the CPU backend has one).
+  virtual ValuesRoute gram32_route(const std::vector<double>& /*x*/, int64_t /*rows*/, int64_t /*cols*/,
+                                   const std::string& /*label*/) {
+    return nullptr;
+  }
 };
 
 struct BackendOptions {

@@ -4,10 +4,13 @@ the same float32 matrices, in one run.
 
     /usr/bin/python3 tools/bench/compare_cpu.py [--build build] [--shapes 512,1024,2048,4096,4096x11008]
         [--rounds 2] [--big-rounds 1] [--scan-matrices 24] [--scan-hidden 1024] [--child-timeout 600] [--quick]
+        [--routes muspec_auto,numpy_gram,torch_f32,scipy_f32]   (muspec_auto always runs)
 
 Per shape, `--rounds` interleaved rounds; in each round every route runs once, in a fresh process
 (so each has its own peak RSS, VmHWM) on the same .npy file:
   muspec auto / gram / svd   muspec_bench_spectra: decode of the mapped .npy to float64 + method
+  muspec gram32              the float32 Gram route (explicit method, its own floor: its accuracy
+                             column is measured above gram32's floor, ~2e-2 sigma_max)
   numpy svd f32 / f64        np.linalg.svd(compute_uv=False): sgesdd / dgesdd of a float64 copy
   numpy eigh Gram f64        float64 copy, G = A^T A of the smaller side (numpy uses dsyrk), eigvalsh
   torch svdvals f32 / f64    torch.linalg.svdvals (CPU)
@@ -120,6 +123,10 @@ def gram_floor(sigma_max, m, n):  # lib/spectra/backend.cpp, with kFloorRelative
     return np.sqrt(np.sqrt(max(m, n)) * np.finfo(np.float64).eps / 2e-2) * sigma_max
 
 
+def gram32_floor(sigma_max, m, n):  # the same model in float32
+    return np.sqrt(np.sqrt(max(m, n)) * np.finfo(np.float32).eps / 2e-2) * sigma_max
+
+
 def rel_err(got, ref, floor):
     keep = ref >= floor
     return float(np.max(np.abs(got[keep] - ref[keep]) / ref[keep]))
@@ -149,10 +156,15 @@ def one_route(route, path, tmp, bench, timeout):
 def shape_rows(m, n, args, bench, tmp, rng):
     path = pathlib.Path(tmp) / f"m{m}x{n}.npy"
     np.save(path, planted(m, n, rng))
-    routes = ["muspec_auto", "muspec_gram"] + (["muspec_svd"] if m * n <= args.muspec_svd_max else []) + PY_ROUTES
+    routes = ["muspec_auto", "muspec_gram", "muspec_gram32"] + (["muspec_svd"] if m * n <= args.muspec_svd_max else []) + PY_ROUTES
+    if args.routes:
+        routes = ["muspec_auto"] + [r for r in routes[1:] if r in args.routes.split(",")]
     runs = {r: [] for r in routes + ["dgemm"]}
     ratios = {r: [] for r in routes}
     ref = None
+    if "numpy_f64" not in routes:  # the accuracy reference, computed once outside the rounds
+        res = one_route("numpy_f64", path, tmp, bench, args.child_timeout)
+        ref = res.get("sigma")
     rounds = args.rounds if m * n <= 4096 * 4096 else args.big_rounds
     for rnd in range(rounds):
         load = os.getloadavg()[0]
@@ -181,7 +193,8 @@ def shape_rows(m, n, args, bench, tmp, rng):
         row = {"route": r, "min": min(secs), "median": statistics.median(secs),
                "auto_speedup_median": statistics.median(ratios[r]) if ratios[r] else None,
                "peak_rss_mib": max(x["peak_rss_bytes"] for x in ok) / 2 ** 20,
-               "rel_err": rel_err(ok[0]["sigma"], ref, floor) if ref is not None else None,
+               "rel_err": (rel_err(ok[0]["sigma"], ref, gram32_floor(ref[-1], m, n) if r == "muspec_gram32" else floor)
+                           if ref is not None else None),
                "used": ok[0].get("used", "")}
         if r.startswith("muspec") and dgemm_gfs:
             flops = k * k * max(m, n) + 4 / 3 * k ** 3
@@ -244,6 +257,7 @@ def main():
     ap.add_argument("--child-timeout", type=int, default=600)
     ap.add_argument("--blas-threads", type=int, default=0,
                     help="OPENBLAS_NUM_THREADS (and OMP_NUM_THREADS) for every route; 0 = each library's default")
+    ap.add_argument("--routes", default="", help="comma-separated subset of the routes (muspec_auto always runs)")
     ap.add_argument("--quick", action="store_true", help="512,1024 and a 24-matrix scan at hidden 512 (< 5 min)")
     args = ap.parse_args()
     if args.quick:

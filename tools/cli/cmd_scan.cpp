@@ -221,7 +221,8 @@ Action setup_scan(CLI::App& sub) {
   sub.add_option("--exclude", a->scan.exclude_regex, "skip tensors whose name matches this regex");
   sub.add_option("--quantiles", a->scan.quantiles, "quantile levels, comma-separated (default 0.01,...,0.99)")
       ->delimiter(',');
-  sub.add_option("--method", a->method, "auto | svd | gram (auto: gram, svd when sigma_min is under gram's floor)")
+  sub.add_option("--method", a->method, "auto | svd | gram | gram32 (auto: gram, svd when sigma_min is under gram's floor; "
+                 "gram32: float32 Gram, CPU only, floor ~2e-2 sigma_max, never chosen by auto)")
       ->capture_default_str();
   sub.add_option("--device", a->device, "auto | cpu | cuda")->capture_default_str();
   sub.add_option("--transform", a->transform, "none | sign (element-wise sign, as AdaMuon feeds NS)")->capture_default_str();

@@ -81,7 +81,7 @@ class CpuBackend final : public SpectralBackend {
     if (out.conversion.nonfinite != 0) return out;
     out.values = by_policy(
         method, m.rows, m.cols, [&] { return gram_route(x, m.rows, m.cols, label); },
-        [&] { return svd_route(x, m.rows, m.cols, label); });
+        [&] { return svd_route(x, m.rows, m.cols, label); }, [&] { return gram32(x, m.rows, m.cols, label); });
     return out;
   }
 
@@ -96,7 +96,47 @@ class CpuBackend final : public SpectralBackend {
     return svd_route(x.data(), rows, cols, label);
   }
 
+  ValuesRoute gram32_route(const std::vector<double>& x, int64_t rows, int64_t cols,
+                           const std::string& label) override {
+    return [&x, rows, cols, &label] { return gram32(x.data(), rows, cols, label); };
+  }
+
  private:
+  /// sigma = sqrt(max(lambda, 0)), ascending (rounding can make eigenvalues of a PSD matrix negative).
+  template <typename T>
+  static std::vector<double> sigma_of_eigenvalues(const std::vector<T>& lambda) {
+    std::vector<double> sigma(lambda.size());
+    for (size_t i = 0; i < lambda.size(); ++i) sigma[i] = std::sqrt(std::max(static_cast<double>(lambda[i]), 0.0));
+    std::sort(sigma.begin(), sigma.end());
+    return sigma;
+  }
+
+  /// The float32 Gram route: x narrowed to float32, ssyrk on all BLAS threads, then ssyevd(_2stage)
+  /// on one (the same split as the float64 route, for the same reasons). Its floor is
+  /// gram32_floor; by_policy records it.
+  static std::vector<double> gram32(const double* x, int64_t rows, int64_t cols, const std::string& label) {
+    const int64_t k = std::min(rows, cols);
+    CpuWorkspace& ws = cpu_workspace();
+    const size_t n_x = static_cast<size_t>(rows * cols), n_g = static_cast<size_t>(k * k);
+    auto* x32 = reinterpret_cast<float*>(ws.x32.reserve((n_x + n_g + 1) / 2));
+    float* g32 = x32 + n_x;
+    // Scaled by a power of two so that max |x| is about 1: squares of float64 entries above
+    // ~1e19 or below ~1e-19 would overflow or underflow float32 in the Gram matrix.
+    double max_abs = 0;
+    for (size_t i = 0; i < n_x; ++i) max_abs = std::max(max_abs, std::fabs(x[i]));
+    const int exponent = max_abs > 0 ? std::ilogb(max_abs) : 0;
+    const double scale = std::ldexp(1.0, -exponent);  // exact: a power of two
+    for (size_t i = 0; i < n_x; ++i) x32[i] = static_cast<float>(x[i] * scale);
+    lapack::gram_of_smaller_side(x32, rows, cols, g32);
+    OneBlasThread one;
+    std::vector<double> sigma = sigma_of_eigenvalues(
+        lapack::symmetric_eigenvalues(g32, k, k >= lapack::kTwoStageFromOneThreadF32 ? lapack::Tridiagonal::TwoStage
+                                                                               : lapack::Tridiagonal::OneStage,
+                                      ws.lapack_work32, label));
+    for (double& v : sigma) v = std::ldexp(v, exponent);
+    return sigma;
+  }
+
   static std::vector<double> gram_route(const double* x, int64_t rows, int64_t cols, const std::string& label) {
     const int64_t k = std::min(rows, cols);
     CpuWorkspace& ws = cpu_workspace();
@@ -112,10 +152,7 @@ class CpuBackend final : public SpectralBackend {
       OneBlasThread one;
       lambda = lapack::symmetric_eigenvalues(g, k, lapack::faster_tridiagonal(k, 1), ws.lapack_work, label);
     }
-    // sigma = sqrt(max(lambda, 0)); rounding can make eigenvalues of a PSD matrix negative.
-    for (double& v : lambda) v = std::sqrt(std::max(v, 0.0));
-    std::sort(lambda.begin(), lambda.end());
-    return lambda;
+    return sigma_of_eigenvalues(lambda);
   }
 
   static std::vector<double> svd_route(double* x, int64_t rows, int64_t cols, const std::string& label) {

@@ -45,6 +45,15 @@ void gram_of_smaller_side(const double* x, int64_t m, int64_t n, double* g) {
     cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, ik, in, 1.0, x, in, 0.0, g, ik);
 }
 
+void gram_of_smaller_side(const float* x, int64_t m, int64_t n, float* g) {
+  const int64_t k = std::min(m, n);
+  const auto im = static_cast<blasint>(m), in = static_cast<blasint>(n), ik = static_cast<blasint>(k);
+  if (m >= n)
+    cblas_ssyrk(CblasColMajor, CblasLower, CblasNoTrans, ik, im, 1.0f, x, in, 0.0f, g, ik);
+  else
+    cblas_ssyrk(CblasColMajor, CblasLower, CblasTrans, ik, in, 1.0f, x, in, 0.0f, g, ik);
+}
+
 std::vector<double> gram_of_smaller_side(const std::vector<double>& x, int64_t m, int64_t n) {
   const int64_t k = std::min(m, n);
   std::vector<double> g(static_cast<size_t>(k * k), 0.0);
@@ -91,6 +100,26 @@ std::vector<double> symmetric_eigenvalues(double* g, int64_t k, Tridiagonal rout
                                       static_cast<lapack_int>(work.size()), &iwork, 1);
     check_info(info, "dsyevd_2stage", label);
   }
+  return w;
+}
+
+std::vector<float> symmetric_eigenvalues(float* g, int64_t k, Tridiagonal route, std::vector<float>& work,
+                                         const std::string& label) {
+  const lapack_int ik = to_lapack_int(k, label);
+  std::vector<float> w(static_cast<size_t>(k));
+  lapack_int iwork = 1;
+  const bool two = route == Tridiagonal::TwoStage;
+  const char* name = two ? "ssyevd_2stage" : "ssyevd";
+  auto call = [&](float* wk, lapack_int lwork, lapack_int liwork) {
+    return two ? LAPACKE_ssyevd_2stage_work(LAPACK_COL_MAJOR, 'N', 'L', ik, g, ik, w.data(), wk, lwork, &iwork, liwork)
+               : LAPACKE_ssyevd_work(LAPACK_COL_MAJOR, 'N', 'L', ik, g, ik, w.data(), wk, lwork, &iwork, liwork);
+  };
+  float query = 0;
+  check_info(call(&query, -1, -1), name, label);
+  // A float query above 2^24 can be rounded down: ask for a little more.
+  const auto want = static_cast<size_t>(static_cast<double>(query) * 1.001) + 64;
+  if (work.size() < want) work.resize(want);
+  check_info(call(work.data(), static_cast<lapack_int>(work.size()), 1), name, label);
   return w;
 }
 

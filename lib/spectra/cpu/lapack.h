@@ -27,6 +27,9 @@ void gram_of_smaller_side(const double* x, int64_t m, int64_t n, double* g);
 /// Same, into a fresh vector (tests and callers without a workspace).
 std::vector<double> gram_of_smaller_side(const std::vector<double>& x, int64_t m, int64_t n);
 
+/// The same Gram matrix in float32 (ssyrk) of the row-major float32 matrix `x` (gram32 route).
+void gram_of_smaller_side(const float* x, int64_t m, int64_t n, float* g);
+
 /// How the symmetric eigenvalue problem (values only) is reduced to a tridiagonal one; both are
 /// followed by the same dsterf. dsyevd and dsyevr with jobz = 'N' both reduce to
 /// OneStage + dsterf, so they are not separate routes.
@@ -39,6 +42,8 @@ const char* tridiagonal_name(Tridiagonal t);
 /// Smallest k from which the two-stage reduction was measured faster (docs/spectral-methods.md).
 inline constexpr int64_t kTwoStageFromOneThread = 2048;
 inline constexpr int64_t kTwoStageFromThreads = 4096;
+/// The same crossing for the float32 eigensolvers of the gram32 route (one thread), measured.
+inline constexpr int64_t kTwoStageFromOneThreadF32 = 3072;
 
 /// The faster reduction for a k x k matrix on `threads` BLAS threads, from the measured table in
 /// docs/spectral-methods.md ("Eigensolver routes"). MUSPEC_CPU_TRIDIAGONAL=one|two overrides it.
@@ -48,6 +53,9 @@ Tridiagonal faster_tridiagonal(int64_t k, int threads);
 /// in `g`; `g` is destroyed. `work` is scratch space reused across calls (grown as needed).
 std::vector<double> symmetric_eigenvalues(double* g, int64_t k, Tridiagonal route, std::vector<double>& work,
                                           const std::string& label);
+/// Same in float32 (ssyevd / ssyevd_2stage), for the gram32 route.
+std::vector<float> symmetric_eigenvalues(float* g, int64_t k, Tridiagonal route, std::vector<float>& work,
+                                         const std::string& label);
 /// Same with dsyevd and a fresh workspace (the reference route).
 std::vector<double> syevd_values(std::vector<double>& g, int64_t k, const std::string& label);
 

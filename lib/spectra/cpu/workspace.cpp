@@ -40,11 +40,14 @@ double* HostBuffer::reserve(size_t count) {
 }
 
 void CpuWorkspace::trim(size_t keep_bytes) {
-  const size_t held = (x.capacity() + gram.capacity() + lapack_work.capacity()) * sizeof(double);
+  const size_t held = (x.capacity() + gram.capacity() + lapack_work.capacity() + x32.capacity()) * sizeof(double) +
+                      lapack_work32.capacity() * sizeof(float);
   if (held <= keep_bytes) return;
   x.release();
   gram.release();
+  x32.release();
   std::vector<double>().swap(lapack_work);
+  std::vector<float>().swap(lapack_work32);
 }
 
 CpuWorkspace& cpu_workspace() {

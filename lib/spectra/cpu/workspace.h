@@ -34,6 +34,8 @@ class HostBuffer {
 struct CpuWorkspace {
   HostBuffer x, gram;
   std::vector<double> lapack_work;
+  HostBuffer x32;  ///< gram32: the float32 copy of x and its float32 Gram matrix (one buffer)
+  std::vector<float> lapack_work32;
   /// Frees everything above `keep_bytes` in total (called after each matrix, so that one
   /// huge matrix does not pin its buffers for the rest of a long-lived process).
   void trim(size_t keep_bytes);

@@ -102,6 +102,8 @@ class CudaBackend final : public SpectralBackend {
   /// and, under auto, for svd. Layouts the device cannot decode use the host decoder.
   StoredSpectrum spectrum_of_stored(const MatrixView& m, InputTransform transform, SpectralMethod method,
                                     const std::string& label) override {
+    // gram32 is a CPU route (its speed comes from float32 BLAS on the host).
+    if (method == SpectralMethod::Gram32) return cpu_->spectrum_of_stored(m, transform, method, label);
     const std::optional<cuda::StoredLayout> layout = cuda::device_layout(m);
     if (!layout) return SpectralBackend::spectrum_of_stored(m, transform, method, label);
     const int64_t rows = layout->rows, cols = layout->cols;

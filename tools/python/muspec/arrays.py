@@ -65,7 +65,7 @@ def _analyse(x, method="auto", transform="none", quantiles=None, name="array", d
 def singular_values(x, method="auto", transform="none", name="array", device="cpu"):
     """All singular values of the 2-D ``x``, ascending, in float64 (the scan's ``sigma``).
 
-    ``method``: auto | svd | gram (docs/spectral-methods.md); ``transform``: none | sign.
+    ``method``: auto | svd | gram | gram32 (docs/spectral-methods.md); ``transform``: none | sign.
     Raises :class:`muspec.InputError` when ``x`` holds NaN/Inf (as the scan skips such matrices).
     """
     r = _analyse(x, method, transform, None, name, device)
