@@ -127,6 +127,25 @@ TEST_CASE("mpi: a NaN matrix and a stack on another rank are reported by rank 0 
   CHECK(r.err.find("broken.npy") != std::string::npos);  // the skip, wherever it was computed
 }
 
+TEST_CASE("mpi: a note about the run is printed once, not once per rank", "[mpi][cli]") {
+  // Before: `mpirun -n 2 muspec scan ... --resume` without a journal printed "no scan journal"
+  // on every rank.
+  TempDir dir("mpinote");
+  const auto r = run_command(mpirun(2) + "scan " + muspec_test::source_dir() + "/sample_data/numpy -o " + dir.file("s.h5") +
+                             " -q --resume");
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  std::map<std::string, int> seen;
+  std::istringstream lines(r.err);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("muspec: note:", 0) == 0) ++seen[line];
+  CHECK(seen.size() >= 1);  // at least the journal note
+  for (const auto& [line, n] : seen) {
+    INFO(line);
+    CHECK(n == 1);
+  }
+}
+
 TEST_CASE("mpi: an error on rank 0 ends the job (exit 2), names the rank, writes nothing", "[mpi][cli]") {
   if (muspec_test::kSanitized) return;
   TempDir dir("mpierr");

@@ -149,7 +149,9 @@ int run_scan_command(ScanArgs& a) {
   if (!a.shard.empty()) a.scan.shard = parse_shard(a.shard);
   // Started as several MPI ranks (scan/mpi_scan.h); an explicit --shard means the user splits the scan.
   const bool mpi_launch = mpi_world_size_from_env() > 1 && !a.scan.shard.active();
-  a.scan.journal = journal_path(a.h5_out, a.csv_out, a.json_out, a.no_journal, a.resume);  // cli/scan_parts.h
+  // The note about a missing journal is one run's note: rank 0 prints it, not every rank.
+  a.scan.journal = journal_path(a.h5_out, a.csv_out, a.json_out, a.no_journal, a.resume,
+                                !mpi_launch || launch_from_env().rank == 0);  // cli/scan_parts.h
   if (!mpi_launch) {
     a.scan.gpu_index = launch_from_env().local_rank;  // srun tasks on one node: one GPU each
     return scan_and_write(a, nullptr);

@@ -15,7 +15,8 @@ void add_part_attributes(SpectraFile& f, const ScanResult& r, const ShardSpec& s
   f.scan_order = r.scan_order;
 }
 
-std::string journal_path(const std::string& h5, const std::string& csv, const std::string& json, bool no_journal, bool resume) {
+std::string journal_path(const std::string& h5, const std::string& csv, const std::string& json, bool no_journal, bool resume,
+                         bool announce) {
   if (no_journal && resume) throw UsageError("--resume needs the journal that --no-journal turns off");
   const std::string& first = !h5.empty() ? h5 : !csv.empty() ? csv : json;
   if (no_journal || first.empty()) {
@@ -24,7 +25,7 @@ std::string journal_path(const std::string& h5, const std::string& csv, const st
   }
   const std::string path = first + ".journal";
   struct stat st {};
-  if (resume && ::stat(path.c_str(), &st) != 0)
+  if (resume && announce && ::stat(path.c_str(), &st) != 0)
     std::cerr << "muspec: note: --resume: no scan journal at " << path << "; scanning everything\n";
   return path;
 }

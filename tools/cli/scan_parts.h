@@ -14,6 +14,7 @@ void add_part_attributes(SpectraFile& f, const ScanResult& r, const ShardSpec& s
 /// Where a scan keeps its journal: beside its first output (-o, else --summary, else --json)
 /// as "<output>.journal"; "" with --no-journal or without outputs. Notes on stderr when
 /// --resume finds no journal. Throws UsageError for --resume with --no-journal.
-std::string journal_path(const std::string& h5, const std::string& csv, const std::string& json, bool no_journal, bool resume);
+std::string journal_path(const std::string& h5, const std::string& csv, const std::string& json, bool no_journal, bool resume,
+                         bool announce = true);
 
 }  // namespace muspec::cli

@@ -151,6 +151,16 @@ class CudaBackend final : public SpectralBackend {
     return ok ? s : cpu_->singular_values(x, rows, cols, SpectralMethod::Svd, label).sigma;
   }
 
+  /// gram32 is a CPU route (its speed comes from float32 BLAS on the host): the CPU backend
+  /// answers, and the record says cpu.
+  ValuesRoute gram32_route(const std::vector<double>& x, int64_t rows, int64_t cols, const std::string& label) override {
+    return [this, &x, rows, cols, &label] {
+      t_fell_back = true;
+      std::vector<double> copy = x;  // singular_values may overwrite its input; x stays intact
+      return cpu_->singular_values(copy, rows, cols, SpectralMethod::Gram32, label).sigma;
+    };
+  }
+
  private:
   static std::vector<double> ascending(std::vector<double> v) {
     std::sort(v.begin(), v.end());
