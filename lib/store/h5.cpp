@@ -1,5 +1,6 @@
 #include "store/h5.h"
 
+#include <algorithm>
 #include <mutex>
 
 namespace muspec::h5 {
@@ -142,6 +143,18 @@ std::vector<T> read_attr_array(hid_t obj, const std::string& name, H5T_class_t c
   return v;
 }
 
+}  // namespace
+
+Id transfer_for(uint64_t count) {
+  constexpr uint64_t kPerElement = 32;  // >= any element here: 16-byte vlen records, 8-byte numbers
+  const uint64_t bytes = std::clamp<uint64_t>(count * kPerElement, 1024, uint64_t{1} << 20);
+  Id plist(H5Pcreate(H5P_DATASET_XFER), H5Pclose, "cannot create a transfer property list");
+  check(H5Pset_buffer(plist.get(), bytes, nullptr, nullptr), "cannot size the transfer buffers");
+  return plist;
+}
+
+namespace {
+
 template <typename T>
 void write_dataset(hid_t loc, const std::string& name, hid_t file_type, hid_t mem_type,
                    const T* data, size_t count) {
@@ -151,7 +164,7 @@ void write_dataset(hid_t loc, const std::string& name, hid_t file_type, hid_t me
   Id dset(H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
                      H5P_DEFAULT),
           H5Dclose, ctx.c_str());
-  if (n > 0) check(H5Dwrite(dset.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), ctx.c_str());
+  if (n > 0) check(H5Dwrite(dset.get(), mem_type, H5S_ALL, H5S_ALL, transfer_for(n).get(), data), ctx.c_str());
   dset.close(ctx.c_str());
 }
 

@@ -78,7 +78,7 @@ std::vector<bool> bool_column(hid_t group, const std::string& name, uint64_t row
   if (H5Dget_storage_size(d.get()) < rows) throw Failure("column " + name + " stores too few bytes");
   Id mem(H5Tget_native_type(type.get(), H5T_DIR_ASCEND), H5Tclose, "cannot read a dataset type");
   std::vector<int8_t> bytes(rows);
-  h5::check(H5Dread(d.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()), "cannot read a bool column");
+  h5::check(H5Dread(d.get(), mem.get(), H5S_ALL, H5S_ALL, h5::transfer_for(rows).get(), bytes.data()), "cannot read a bool column");
   std::vector<bool> v(rows);
   for (uint64_t i = 0; i < rows; ++i) {
     if (bytes[i] != 0 && bytes[i] != 1) throw Failure("column " + name + " holds a bool other than 0 or 1");
@@ -102,7 +102,7 @@ std::vector<std::string> string_column(hid_t group, const std::string& name, uin
   h5::check(H5Tset_cset(mem.get(), cset), "cannot create a string type");
   Id space(H5Dget_space(d.get()), H5Sclose, "cannot read a dataset shape");
   std::vector<char*> ptrs(rows, nullptr);
-  h5::check(H5Dread(d.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "cannot read a string column");
+  h5::check(H5Dread(d.get(), mem.get(), H5S_ALL, H5S_ALL, h5::transfer_for(rows).get(), ptrs.data()), "cannot read a string column");
   std::vector<std::string> v(rows);
   for (uint64_t i = 0; i < rows; ++i)
     if (ptrs[i] != nullptr) v[i] = ptrs[i];
