@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "spectra/summary.h"
 #include "store/spectra_store.h"
+#include "record_compare.h"
 #include "test_support.h"
 
 #include "raw_hdf5.h"  // to craft malformed files and read the layout back independently
@@ -31,7 +32,7 @@ namespace {
 const double kInf = std::numeric_limits<double>::infinity();
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+using muspec_test::same_bits;
 /// Equal bits, or both NaN (text round trips through Python need not keep NaN's sign bit).
 bool same_value(double a, double b) { return (std::isnan(a) && std::isnan(b)) || same_bits(a, b); }
 
@@ -107,41 +108,6 @@ SpectraFile sample_file() {
   return f;
 }
 
-void require_same(const SpectrumRecord& a, const SpectrumRecord& b) {
-  INFO("record " << a.name);
-  CHECK(a.name == b.name);
-  CHECK(a.tensor == b.tensor);
-  CHECK(a.slice == b.slice);
-  CHECK(a.file == b.file);
-  CHECK(a.rows == b.rows);
-  CHECK(a.cols == b.cols);
-  CHECK(a.tensor_shape == b.tensor_shape);
-  CHECK(a.dtype == b.dtype);
-  CHECK(a.transform == b.transform);
-  CHECK(a.method == b.method);
-  CHECK(a.device == b.device);
-  CHECK(same_bits(a.floor, b.floor));
-  CHECK(a.nonfinite == b.nonfinite);
-  REQUIRE(a.sigma.size() == b.sigma.size());
-  for (size_t i = 0; i < a.sigma.size(); ++i) CHECK(same_bits(a.sigma[i], b.sigma[i]));
-  const auto &s = a.summary, &t = b.summary;
-  CHECK(same_bits(s.sigma_max, t.sigma_max));
-  CHECK(same_bits(s.sigma_min, t.sigma_min));
-  CHECK(same_bits(s.frobenius, t.frobenius));
-  CHECK(same_bits(s.nuclear, t.nuclear));
-  CHECK(same_bits(s.cond, t.cond));
-  CHECK(same_bits(s.stable_rank, t.stable_rank));
-  CHECK(same_bits(s.effective_rank, t.effective_rank));
-  CHECK(s.below_floor == t.below_floor);
-  REQUIRE(s.quantiles.size() == t.quantiles.size());
-  for (size_t i = 0; i < s.quantiles.size(); ++i) {
-    CHECK(same_bits(s.quantiles[i].q, t.quantiles[i].q));
-    CHECK(same_bits(s.quantiles[i].sigma, t.quantiles[i].sigma));
-    CHECK(same_bits(s.quantiles[i].rel_max, t.quantiles[i].rel_max));
-    CHECK(same_bits(s.quantiles[i].rel_frob, t.quantiles[i].rel_frob));
-    CHECK(same_bits(s.quantiles[i].cond, t.quantiles[i].cond));
-  }
-}
 
 bool analysed(const SpectrumRecord& r) { return r.nonfinite == 0 && !r.sigma.empty(); }
 
@@ -182,7 +148,7 @@ TEST_CASE("spectra store: round trip is exact", "[store]") {
   const SpectraFile out = muspec::read_spectra_h5(path);
   CHECK(out.attributes == in.attributes);
   REQUIRE(out.records.size() == in.records.size());
-  for (size_t i = 0; i < in.records.size(); ++i) require_same(in.records[i], out.records[i]);
+  for (size_t i = 0; i < in.records.size(); ++i) muspec_test::check_same_record(in.records[i], out.records[i]);
 }
 
 TEST_CASE("spectra store: an empty scan round-trips and overwrites an older file", "[store]") {

@@ -18,6 +18,7 @@
 #include "test_support.h"
 
 #include "raw_hdf5.h"
+#include "record_compare.h"
 
 #ifdef MUSPEC_TEST_HDF5
 
@@ -28,7 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 SpectrumRecord record(const std::string& name, std::vector<double> sigma, const std::vector<double>& levels) {
   SpectrumRecord r;
@@ -79,69 +79,11 @@ SpectraFile varied_file() {
   return f;
 }
 
-void check_same(const SpectrumRecord& a, const SpectrumRecord& b, bool with_sigma = true) {
-  INFO("record " << a.name);
-  CHECK(a.name == b.name);
-  CHECK(a.tensor == b.tensor);
-  CHECK(a.slice == b.slice);
-  CHECK(a.file == b.file);
-  CHECK(a.rows == b.rows);
-  CHECK(a.cols == b.cols);
-  CHECK(a.tensor_shape == b.tensor_shape);
-  CHECK(a.dtype == b.dtype);
-  CHECK(a.transform == b.transform);
-  CHECK(a.run == b.run);
-  CHECK(a.step == b.step);
-  CHECK(a.model_params == b.model_params);
-  CHECK(a.params_source == b.params_source);
-  CHECK(a.sharded == b.sharded);
-  CHECK(a.shards == b.shards);
-  CHECK(a.kind == b.kind);
-  CHECK(a.parameter == b.parameter);
-  CHECK(a.op_type == b.op_type);
-  CHECK(a.layer == b.layer);
-  CHECK(a.num_layers == b.num_layers);
-  CHECK(same_bits(a.rel_depth, b.rel_depth));
-  CHECK(a.muon == b.muon);
-  CHECK(a.transposed == b.transposed);
-  CHECK(a.method == b.method);
-  CHECK(a.device == b.device);
-  CHECK(same_bits(a.floor, b.floor));
-  CHECK(a.nonfinite == b.nonfinite);
-  if (with_sigma) {
-    REQUIRE(a.sigma.size() == b.sigma.size());
-    for (size_t i = 0; i < a.sigma.size(); ++i) CHECK(same_bits(a.sigma[i], b.sigma[i]));
-  }
-  const auto &s = a.summary, &t = b.summary;
-  CHECK(same_bits(s.sigma_max, t.sigma_max));
-  CHECK(same_bits(s.sigma_min, t.sigma_min));
-  CHECK(same_bits(s.frobenius, t.frobenius));
-  CHECK(same_bits(s.nuclear, t.nuclear));
-  CHECK(same_bits(s.cond, t.cond));
-  CHECK(same_bits(s.stable_rank, t.stable_rank));
-  CHECK(same_bits(s.effective_rank, t.effective_rank));
-  CHECK(s.below_floor == t.below_floor);
-  REQUIRE(s.quantiles.size() == t.quantiles.size());
-  for (size_t i = 0; i < s.quantiles.size(); ++i) {
-    CHECK(same_bits(s.quantiles[i].q, t.quantiles[i].q));
-    CHECK(same_bits(s.quantiles[i].sigma, t.quantiles[i].sigma));
-    CHECK(same_bits(s.quantiles[i].rel_max, t.quantiles[i].rel_max));
-    CHECK(same_bits(s.quantiles[i].rel_frob, t.quantiles[i].rel_frob));
-    CHECK(same_bits(s.quantiles[i].cond, t.quantiles[i].cond));
-  }
-  for (const auto& m : muspec::layer_metric_fields()) {
-    INFO("metric " << m.name);
-    if (m.real) CHECK(same_bits(a.layer_metrics.*m.real, b.layer_metrics.*m.real));
-    else CHECK(a.layer_metrics.*m.count == b.layer_metrics.*m.count);
-  }
-  CHECK(a.layer_metrics.note == b.layer_metrics.note);
-}
-
 void check_same(const SpectraFile& a, const SpectraFile& b) {
   CHECK(a.attributes == b.attributes);
   CHECK(a.scan_order == b.scan_order);
   REQUIRE(a.records.size() == b.records.size());
-  for (size_t i = 0; i < a.records.size(); ++i) check_same(a.records[i], b.records[i]);
+  for (size_t i = 0; i < a.records.size(); ++i) muspec_test::check_same_record(a.records[i], b.records[i]);
 }
 
 /// Edits an HDF5 file in place with the C API.
@@ -205,7 +147,7 @@ TEST_CASE("store summary read: equals the record-by-record read field by field",
   REQUIRE(light.records.size() == by_record.records.size());
   for (size_t i = 0; i < light.records.size(); ++i) {
     const bool analysed = by_record.records[i].nonfinite == 0 && !by_record.records[i].sigma.empty();
-    check_same(by_record.records[i], light.records[i], !analysed);
+    muspec_test::check_same_record(by_record.records[i], light.records[i], !analysed);
     if (analysed) CHECK(light.records[i].sigma.empty());
   }
   // An old store read without sigma still gets it (the record-by-record path reads it anyway).

@@ -33,10 +33,12 @@ for t in "${targets[@]}"; do
   mkdir -p "$build/corpus/$t" "$build/artifacts/$t"
   echo "== $t: ${seconds}s"
   rc=0
+  seeds=()  # fuzz_store and fuzz_journal build their seed inside the target: no seed folder
+  [ -d "tests/fuzz/corpus/$t" ] && seeds=("tests/fuzz/corpus/$t")
   # shellcheck disable=SC2086
   "$build/tests/fuzz/$t" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
     -print_final_stats=1 -artifact_prefix="$build/artifacts/$t/" ${MUSPEC_FUZZ_ARGS:-} \
-    "$build/corpus/$t" "tests/fuzz/corpus/$t" >"$build/logs/$t.log" 2>&1 || rc=$?
+    "$build/corpus/$t" "${seeds[@]}" >"$build/logs/$t.log" 2>&1 || rc=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$build/logs/$t.log" | grep -o '[0-9]*$' || true)
   last=$(grep -E '^#[0-9]+' "$build/logs/$t.log" | tail -n 1 || true)
   cov=$(echo "$last" | grep -oE 'cov: [0-9]+ ft: [0-9]+' || true)
