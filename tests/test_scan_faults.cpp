@@ -105,16 +105,19 @@ uint64_t write_eighty_matrices(const std::string& path) {
 }
 
 /// Runs `muspec ARGS` in the background and truncates `path` to `size` once the process has
-/// mapped the file (it shows in /proc/PID/maps) and has spent 0.2 s of CPU time (utime, field 14
-/// of /proc/PID/stat, in 1/100 s): a few matrices are done before the cut and most after it,
-/// whatever the load (each command below takes ~1 s of CPU or more on one thread here).
+/// mapped the file (it shows in /proc/PID/maps) and then spent 0.2 s of CPU time (utime, field 14
+/// of /proc/PID/stat, in 1/100 s; 1.5 s under the sanitizers, where one matrix takes longer): a
+/// few matrices are done before the cut and most after it, whatever the load (each command
+/// below takes ~1 s of CPU or more on one thread in the Release build).
 muspec_test::RunResult run_and_truncate(const TempDir& dir, const std::string& args, const std::string& path, uint64_t size) {
   const std::string script = dir.file("run.sh");
   muspec_test::write_bytes(script, "'" + std::string(MUSPEC_BINARY) + "' " + args + " & pid=$!\n" +
                                        "for i in $(seq 2000); do grep -q '" + fs::path(path).filename().string() +
                                        "' /proc/$pid/maps 2>/dev/null && break; sleep 0.005; done\n"
-                                       "for i in $(seq 6000); do t=$(cut -d' ' -f14 /proc/$pid/stat 2>/dev/null) || break; "
-                                       "[ \"$t\" -ge 20 ] && break; sleep 0.005; done\n"
+                                       "t0=$(cut -d' ' -f14 /proc/$pid/stat 2>/dev/null || echo 0)\n"
+                                       "for i in $(seq 12000); do t=$(cut -d' ' -f14 /proc/$pid/stat 2>/dev/null) || break; "
+                                       "[ $((t - t0)) -ge " + std::to_string(muspec_test::kSanitized ? 150 : 20) +
+                                       " ] && break; sleep 0.005; done\n"
                                        "truncate -s " + std::to_string(size) + " '" + path + "'\nwait $pid\necho rc=$?\n");
   return muspec_test::run_command("bash '" + script + "'");
 }
