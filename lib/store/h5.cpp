@@ -415,12 +415,9 @@ std::string read_attr_string(hid_t obj, const std::string& name) {
     if (cset < 0) fail(err);
     Id mem = vlen_string_type(cset);
     char* p = nullptr;
-    const herr_t read = H5Aread(a.attr.get(), mem.get(), &p);
-    std::string value = read >= 0 && p ? std::string(p) : std::string();
-    // Reclaimed after a failed read too: libhdf5 may have allocated the string before failing.
-    const herr_t freed = H5Dvlen_reclaim(mem.get(), a.space.get(), H5P_DEFAULT, &p);
-    check(read, err.c_str());
-    check(freed, err.c_str());
+    check(H5Aread(a.attr.get(), mem.get(), &p), err.c_str());
+    std::string value = p ? std::string(p) : std::string();
+    check(H5Dvlen_reclaim(mem.get(), a.space.get(), H5P_DEFAULT, &p), err.c_str());
     return value;
   }
   const size_t size = H5Tget_size(a.type.get());

@@ -102,14 +102,11 @@ std::vector<std::string> string_column(hid_t group, const std::string& name, uin
   h5::check(H5Tset_cset(mem.get(), cset), "cannot create a string type");
   Id space(H5Dget_space(d.get()), H5Sclose, "cannot read a dataset shape");
   std::vector<char*> ptrs(rows, nullptr);
-  const herr_t read = H5Dread(d.get(), mem.get(), H5S_ALL, H5S_ALL, h5::transfer_for(rows).get(), ptrs.data());
+  h5::check(H5Dread(d.get(), mem.get(), H5S_ALL, H5S_ALL, h5::transfer_for(rows).get(), ptrs.data()), "cannot read a string column");
   std::vector<std::string> v(rows);
-  for (uint64_t i = 0; read >= 0 && i < rows; ++i)
+  for (uint64_t i = 0; i < rows; ++i)
     if (ptrs[i] != nullptr) v[i] = ptrs[i];
-  // Reclaimed after a failed read too: the strings converted before the failure are allocated.
-  const herr_t freed = H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
-  h5::check(read, "cannot read a string column");
-  h5::check(freed, "cannot free a string column");
+  h5::check(H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data()), "cannot free a string column");
   return v;
 }
 
