@@ -141,6 +141,25 @@ TEST_CASE("CUDA backend: degenerate matrices and many concurrent callers", "[spe
   for (size_t i = 0; i < cases.size(); ++i) CHECK(worst[i] < 1e-4);  // f32 rounding of the matrix dominates
 }
 
+TEST_CASE("CUDA backend: gram32 runs on the CPU backend and the record says so", "[spectra][cuda]") {
+  if (!have_gpu()) return;
+  auto gpu = make_backend(BackendOptions{Device::Cuda});
+  auto cpu = make_backend(BackendOptions{Device::Cpu});
+  const Case c = make_case(300, 700, 1e-2, DType::F32, 41);
+  std::vector<double> a = c.x, b = c.x;
+  const SingularValues g = gpu->singular_values(a, 300, 700, SpectralMethod::Gram32, "gpu gram32");
+  const SingularValues r = cpu->singular_values(b, 300, 700, SpectralMethod::Gram32, "cpu gram32");
+  CHECK(g.device == Device::Cpu);
+  CHECK(g.method == SpectralMethod::Gram32);
+  CHECK(g.sigma == r.sigma);  // the same CPU computation, bit for bit
+  CHECK(g.floor == r.floor);
+  // And it is right: every value above gram32's floor within 1% of the planted spectrum.
+  CHECK(worst_relative_difference(g.sigma, c.sigma, g.floor) < kFloorRelativeAccuracy);
+  // The next call on the same thread is back on the GPU.
+  a = c.x;
+  CHECK(gpu->singular_values(a, 300, 700, SpectralMethod::Gram, "gpu gram").device == Device::Cuda);
+}
+
 TEST_CASE("GPU Newton-Schulz follows the float64 scalar map", "[ns][cuda]") {
   if (!have_gpu()) {
     std::vector<double> g(16, 1.0);
