@@ -23,32 +23,57 @@ namespace {
 
 constexpr int kProbeDone = 0;  ///< the child's only "finished" status; any other is a crash
 
-[[noreturn]] void run_child(const std::function<void()>& probe, int done_fd) {
+/// What the child sends back: nothing when its read succeeded (or failed in a way other than
+/// InputError), or the InputError's tensor and reason, NUL-separated, capped in size.
+constexpr size_t kMaxReport = 1 << 16;
+
+void write_all(int fd, const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // the parent is gone or gave up: nothing more to tell
+    done += static_cast<size_t>(n);
+  }
+}
+
+[[noreturn]] void run_child(const std::function<void()>& probe, int report_fd) {
   const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   if (devnull >= 0) {
     ::dup2(devnull, STDOUT_FILENO);
     ::dup2(devnull, STDERR_FILENO);
   }
-  (void)done_fd;  // held open until exit: its closing tells the parent the child is gone
+  // report_fd stays open until exit: its closing tells the parent the child is gone.
   try {
     probe();
-  } catch (...) {  // an error is a result too: the parent's own read reports it
+  } catch (const InputError& e) {
+    // The parent throws this error without repeating the failed read: libhdf5's failure paths
+    // (which leak, and which crafted files reach) then run only here.
+    std::string report = e.tensor() + '\0' + e.reason();
+    if (report.size() > kMaxReport) report.resize(kMaxReport);
+    write_all(report_fd, report);
+  } catch (...) {  // any other failure: the parent's own read reports it
   }
   ::_exit(kProbeDone);  // no atexit handlers, no flushing of the parent's buffers
 }
 
-/// Waits for `pid` until the deadline (the child's end of `done_fd`'s pipe closes when it
-/// exits or dies, so no polling); kills it past the deadline. Returns the wait status, or -1
-/// for a timeout.
-int wait_until(pid_t pid, int done_fd, double timeout_s) {
+/// Reads what the child sends on `report_fd` until it closes (the child exited or died) or the
+/// deadline passes, then reaps the child (killed past the deadline). Returns the wait status,
+/// or -1 for a timeout.
+int wait_until(pid_t pid, int report_fd, double timeout_s, std::string* report) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
-    pollfd p{done_fd, POLLIN, 0};
+    pollfd p{report_fd, POLLIN, 0};
     const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
-    if (r > 0) break;  // closed: the child is gone (it writes nothing)
     if (r < 0 && errno != EINTR) break;
+    if (r <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::read(report_fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // closed: the child is gone
+    if (report->size() < kMaxReport) report->append(buf, static_cast<size_t>(n));
   }
   int status = 0;
   for (;;) {
@@ -82,7 +107,8 @@ void probe_in_child(const std::string& path, const std::function<void()>& probe,
     run_child(probe, fds[1]);
   }
   ::close(fds[1]);
-  const int status = wait_until(pid, fds[0], timeout_s);
+  std::string report;
+  const int status = wait_until(pid, fds[0], timeout_s, &report);
   ::close(fds[0]);
   if (status == -1)
     throw InputError(path, "", "reading it with libhdf5 did not finish within " + std::to_string(static_cast<int>(timeout_s)) +
@@ -93,6 +119,8 @@ void probe_in_child(const std::string& path, const std::function<void()>& probe,
   if (!WIFEXITED(status) || WEXITSTATUS(status) != kProbeDone)
     throw InputError(path, "", "libhdf5 failed reading it (the reading process exited with status " +
                                    std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + "): a corrupt or crafted HDF5 file");
+  if (const size_t sep = report.find('\0'); sep != std::string::npos)
+    throw InputError(path, report.substr(0, sep), report.substr(sep + 1));
 }
 
 }  // namespace muspec
