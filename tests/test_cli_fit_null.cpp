@@ -115,6 +115,12 @@ TEST_CASE("fit says which laws differ from the Gaussian null", "[cli][fit][null]
   REQUIRE(none.exit_code == 0);
   CHECK(json::parse(muspec_test::read_text(laws_path))["null_model"].is_null());
   CHECK(run_muspec("fit" + joined(scans) + " -o " + laws_path + " --null-draws 1").exit_code == 2);
+  // Option limits are checked before any input is read: a missing scan is not what is reported.
+  const auto many = run_muspec("fit " + dir.file("missing.h5") + " -o " + laws_path + " --bootstrap 100001");
+  CHECK(many.exit_code == 2);
+  CHECK(many.err.find("--bootstrap: at most 100000 replicates") != std::string::npos);
+  CHECK(many.err.find("missing.h5") == std::string::npos);
+  CHECK(run_muspec("fit" + joined(scans) + " -o " + laws_path + " --bootstrap 5 --null-draws 0 -q").exit_code == 0);
 }
 
 TEST_CASE("fit refuses to mix definitions of model size; --params chooses one", "[cli][fit][null]") {

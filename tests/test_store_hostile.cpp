@@ -6,6 +6,18 @@
 #include <catch2/catch.hpp>
 
 #include <hdf5.h>
+#include <malloc.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MUSPEC_TEST_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MUSPEC_TEST_LSAN 1
+#endif
+#endif
+#ifdef MUSPEC_TEST_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include <chrono>
 #include <cmath>
@@ -15,6 +27,7 @@
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 #include "core/error.h"
 #include "fifo_unblocker.h"  // make_fifo
@@ -157,32 +170,71 @@ TEST_CASE("store isolation: the child's error comes back whole; crashes and othe
   }
 }
 
-TEST_CASE("store isolation: a failed read's error is the one an in-process read gives", "[store][hostile]") {
-  // The child's error is thrown without repeating the read here; for mutants the child read
-  // without crashing, reading them again in this process (isolation off) must give the same text.
+namespace {
+
+/// Bytes the C heap holds now (glibc), for telling whether reads keep memory.
+size_t heap_in_use() { return ::mallinfo2().uordblks; }
+
+/// libhdf5 keeps what it had allocated on some failed reads (issue 14's fuzz_store finding). The
+/// in-process reads below do that on purpose; the leak checker of the ASan build is told so.
+struct ExpectedLibraryLeaks {
+#ifdef MUSPEC_TEST_LSAN
+  ExpectedLibraryLeaks() { __lsan_disable(); }
+  ~ExpectedLibraryLeaks() { __lsan_enable(); }
+#endif
+};
+
+}  // namespace
+
+TEST_CASE("store isolation: a failed read is not repeated here, and gives an in-process read's error", "[store][hostile]") {
+  // Mutants whose reading fails with an error (not a crash or hang, so they are safe to read in
+  // this process too): the child's error must be the text an in-process read gives.
   TempDir dir("h5same");
   const std::string original = muspec_test::read_text(write_small_store(dir));
-  const std::string path = dir.file("mutant.h5");
   ::setenv("MUSPEC_H5_READ_TIMEOUT", "2", 1);
-  int compared = 0;
+  std::vector<std::string> failing;
   for (int seed = 1; seed <= 150; ++seed) {
     std::mt19937_64 rng(static_cast<uint64_t>(1000 + seed));
     std::string bytes = original;
     for (int k = 0; k < 3; ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    const std::string path = dir.file("mutant" + std::to_string(seed) + ".h5");
     muspec_test::write_bytes(path, bytes);
     const std::string isolated = input_error_of(path);
     if (isolated.empty() || isolated.find("libhdf5 crashed") != std::string::npos ||
         isolated.find("libhdf5 failed") != std::string::npos || isolated.find("did not finish") != std::string::npos)
       continue;  // read fine, or unsafe to read in this process
     ::setenv("MUSPEC_H5_ISOLATION", "off", 1);
-    const std::string direct = input_error_of(path);
+    std::string direct;
+    {
+      [[maybe_unused]] ExpectedLibraryLeaks expected;
+      direct = input_error_of(path);
+    }
     ::unsetenv("MUSPEC_H5_ISOLATION");
     INFO("seed " << seed);
     CHECK(direct == isolated);
-    ++compared;
+    failing.push_back(path);
+  }
+  CHECK(failing.size() >= 10);
+  if (!muspec_test::kSanitized) {
+    // What libhdf5 keeps on a failed read stays in the child: reading the failing files again
+    // leaves this process's heap as it was, while the same reads in-process grow it.
+    auto heap_growth = [&](bool isolated, int passes) {
+      if (!isolated) ::setenv("MUSPEC_H5_ISOLATION", "off", 1);
+      for (const auto& p : failing) input_error_of(p);  // caches and free lists settle
+      const size_t before = heap_in_use();
+      for (int k = 0; k < passes; ++k)
+        for (const auto& p : failing) input_error_of(p);
+      ::unsetenv("MUSPEC_H5_ISOLATION");
+      return static_cast<long>(heap_in_use()) - static_cast<long>(before);
+    };
+    const long isolated_growth = heap_growth(true, 3);
+    const long direct_growth = heap_growth(false, 3);
+    WARN("heap growth over 3 passes of " << failing.size() << " failing reads: " << isolated_growth
+                                         << " bytes isolated, " << direct_growth << " bytes in-process");
+    CHECK(isolated_growth <= 1024);  // nothing kept (a few bytes of slack for the C library)
+    CHECK(direct_growth > 1000);  // the check can fail: in-process reads do keep memory
   }
   ::unsetenv("MUSPEC_H5_READ_TIMEOUT");
-  CHECK(compared >= 10);
 }
 
 TEST_CASE("store: seeded byte mutants of a small spectra.h5 never crash or hang the reader", "[store][hostile]") {

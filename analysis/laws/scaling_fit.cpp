@@ -147,17 +147,22 @@ std::vector<double> levels_present(const std::vector<SpectrumRecord>& records) {
   return {levels.begin(), levels.end()};
 }
 
-void check_options(const ScalingFitOptions& o) {
+}  // namespace
+
+void check_scaling_fit_options(const ScalingFitOptions& o) {
   if (o.scale != "rel_frob" && o.scale != "rel_max" && o.scale != "sigma")
     throw UsageError("--scale: expected rel_frob, rel_max or sigma, got '" + o.scale + "'");
   for (double q : o.quantiles)
     if (!(q >= 0 && q <= 1)) throw UsageError("--quantiles: levels must lie in [0, 1]");
   if (o.fit.bootstrap < 0) throw UsageError("--bootstrap: expected a count >= 0");
+  if (o.fit.bootstrap > kMaxBootstrap) throw UsageError("--bootstrap: at most " + std::to_string(kMaxBootstrap) + " replicates");
   if (o.params != "auto" && o.params != "total" && o.params != "non-embedding")
     throw UsageError("--params: expected auto, total or non-embedding, got '" + o.params + "'");
   if (o.null_draws < 0 || o.null_draws == 1 || o.null_draws > 100000)
     throw UsageError("--null-draws: expected 0 (no null) or 2..100000 matrices per shape");
 }
+
+namespace {
 
 /// Settles one matrix's series at one level; returns the sample or records why it is unusable.
 bool settle_matrix(const MatrixHistory& h, double level, const ScalingFitOptions& o, MatrixSample* sample,
@@ -238,7 +243,7 @@ double record_quantile(const SpectrumRecord& r, double level, const std::string&
 }
 
 ScalingFitResult fit_scaling_laws(const std::vector<SpectrumRecord>& records, const ScalingFitOptions& o) {
-  check_options(o);
+  check_scaling_fit_options(o);
   ScalingFitResult result;
   LawSet& laws = result.laws;
   laws.kind = resolve_kind(records, o.kind);

@@ -44,7 +44,14 @@ struct ScalingFitResult {
   size_t records_used = 0, series = 0;
 };
 
-/// Checks the options (UsageError naming the option) and fits every group x quantile level,
+/// The most bootstrap replicates a fit takes (each refits every group).
+inline constexpr int kMaxBootstrap = 100000;
+
+/// Throws UsageError naming the option when `options` hold a value fit_scaling_laws refuses;
+/// callers run it before reading their inputs, so a bad option fails at once.
+void check_scaling_fit_options(const ScalingFitOptions& options);
+
+/// Checks the options (check_scaling_fit_options) and fits every group x quantile level,
 /// each compared with the Gaussian null (laws_null.h) unless null_draws is 0 or the scale is sigma.
 /// Throws UsageError when the records count M in more than one way (params_source total vs
 /// non-embedding) under params = auto.

@@ -248,6 +248,16 @@ class LawsAgainstTheCli(unittest.TestCase):
             self.assertIn(str(cm.exception), p.stderr)
         with self.assertRaisesRegex(muspec.UsageError, "DataFrame: no column 'muon'"):
             muspec.fit(self.df.drop(columns=["muon"]))
+        # One option check in the library: the same refusal, before any input is read.
+        missing = os.path.join(tempfile.gettempdir(), "muspec-no-such-scan.h5")
+        for n in (100001, -1):
+            p = run_cli("fit", missing, "--bootstrap", str(n), "-o", os.path.join(tempfile.gettempdir(), "x.json"),
+                        check=False)
+            self.assertEqual(p.returncode, 2)
+            with self.assertRaises(muspec.UsageError) as cm:
+                muspec.fit([missing], bootstrap=n)
+            self.assertIn("--bootstrap", str(cm.exception))
+            self.assertIn(str(cm.exception), p.stderr)
 
 
 @needs_module

@@ -117,7 +117,7 @@ int run_fit_command(FitArgs& a) {
   for (const auto& p : a.scans) given.push_back({"input", p});
   check_paths(given, {{"-o", a.laws_out}, {"--csv", a.csv_out}});
   a.fit.burn_in = parse_burn_in(a.burn_in);
-  if (a.fit.fit.bootstrap > 100000) throw UsageError("--bootstrap: at most 100000 replicates");
+  check_scaling_fit_options(a.fit);
   // scans -> records -> settled values -> groups -> power laws
   std::vector<std::string> inputs;
   const std::vector<SpectrumRecord> records = read_scans(a.scans, &inputs, a.fit.quantiles);

@@ -57,7 +57,7 @@ py::dict fit(const std::vector<std::string>& paths, const py::object& frame, std
   o.fit.robust = robust;
   o.fit.bootstrap = bootstrap;
   o.fit.seed = seed;
-  if (bootstrap > 100000) throw UsageError("--bootstrap: at most 100000 replicates");
+  check_scaling_fit_options(o);
   const bool has_frame = !frame.is_none();
   std::vector<SpectrumRecord> records;
   if (has_frame) records = frame_records(frame.cast<py::tuple>());
