@@ -7,6 +7,7 @@
 
 #include <hdf5.h>
 #include <malloc.h>
+#include <signal.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define MUSPEC_TEST_LSAN 1
@@ -161,6 +162,20 @@ TEST_CASE("store isolation: the child's error comes back whole; crashes and othe
     FAIL("no error");
   } catch (const InputError& e) {
     CHECK_THAT(e.what(), Catch::Contains("libhdf5 crashed"));
+  }
+  {  // a handler of this process (the scan's SIGBUS guard, say) does not run in the child
+    struct sigaction quiet {}, previous {};
+    quiet.sa_handler = [](int) { ::_exit(0); };  // would pass the crash off as a finished read
+    ::sigemptyset(&quiet.sa_mask);
+    REQUIRE(::sigaction(SIGSEGV, &quiet, &previous) == 0);
+    std::string what;
+    try {
+      probe_in_child(path, [] { ::raise(SIGSEGV); }, 10);
+    } catch (const InputError& e) {
+      what = e.what();
+    }
+    ::sigaction(SIGSEGV, &previous, nullptr);
+    CHECK_THAT(what, Catch::Contains("libhdf5 crashed reading it (Segmentation fault)"));
   }
   try {
     probe_in_child(path, [] { for (;;) ::pause(); }, 1);

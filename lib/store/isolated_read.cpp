@@ -38,6 +38,10 @@ void write_all(int fd, const std::string& bytes) {
 }
 
 [[noreturn]] void run_child(const std::function<void()>& probe, int report_fd) {
+  // A crash here must end this process by its signal, for the parent to report: handlers the
+  // parent installed (the scan's SIGBUS guard, a sanitizer's or fuzzer's reporter) would run
+  // in a copy of the parent that has no business reporting or recovering.
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS}) ::signal(sig, SIG_DFL);
   const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   if (devnull >= 0) {
     ::dup2(devnull, STDOUT_FILENO);
