@@ -161,8 +161,9 @@ void write_dataset(hid_t loc, const std::string& name, hid_t file_type, hid_t me
   const std::string ctx = "cannot write dataset '" + name + "'";
   const hsize_t n = count;
   Id space(H5Screate_simple(1, &n, nullptr), H5Sclose, ctx.c_str());
-  Id dset(H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
-                     H5P_DEFAULT),
+  Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, ctx.c_str());
+  check(H5Pset_obj_track_times(dcpl.get(), false), ctx.c_str());  // same data, same bytes
+  Id dset(H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
           H5Dclose, ctx.c_str());
   if (n > 0) check(H5Dwrite(dset.get(), mem_type, H5S_ALL, H5S_ALL, transfer_for(n).get(), data), ctx.c_str());
   dset.close(ctx.c_str());
@@ -224,7 +225,11 @@ void check(herr_t status, const char* what) {
 Id create_file(const std::string& path) {
   init();
   Id fapl = make_fapl();
-  return Id(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()), H5Fclose,
+  // No object modification times (libhdf5 stores them by default): the same records give the
+  // same bytes, whenever they are written (only the `created` attribute tells runs apart).
+  Id fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose, "cannot create the file");
+  check(H5Pset_obj_track_times(fcpl.get(), false), "cannot create the file");
+  return Id(H5Fcreate(path.c_str(), H5F_ACC_EXCL, fcpl.get(), fapl.get()), H5Fclose,
             "cannot create the file");
 }
 
@@ -238,6 +243,7 @@ Id open_file_readonly(const std::string& path) {
 Id create_group(hid_t loc, const std::string& name, bool track_order) {
   const std::string ctx = "cannot create group '" + name + "'";
   Id gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose, ctx.c_str());
+  check(H5Pset_obj_track_times(gcpl.get(), false), ctx.c_str());
   if (track_order)
     check(H5Pset_link_creation_order(gcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
           ctx.c_str());
