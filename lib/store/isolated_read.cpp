@@ -23,9 +23,10 @@ namespace {
 
 constexpr int kProbeDone = 0;  ///< the child's only "finished" status; any other is a crash
 
-/// What the child sends back: nothing when its read succeeded (or failed in a way other than
-/// InputError), or the InputError's tensor and reason, NUL-separated, capped in size.
+/// What the child sends back, capped in size: 'N' and the probe's note when it returned, 'E' and
+/// the InputError's tensor and reason (NUL-separated) when it threw one, nothing otherwise.
 constexpr size_t kMaxReport = 1 << 16;
+constexpr char kNoteTag = 'N', kErrorTag = 'E';
 
 void write_all(int fd, const std::string& bytes) {
   size_t done = 0;
@@ -37,7 +38,7 @@ void write_all(int fd, const std::string& bytes) {
   }
 }
 
-[[noreturn]] void run_child(const std::function<void()>& probe, int report_fd) {
+[[noreturn]] void run_child(const std::function<std::string()>& probe, int report_fd) {
   // A crash here must end this process by its signal, for the parent to report: handlers the
   // parent installed (the scan's SIGBUS guard, a sanitizer's or fuzzer's reporter) would run
   // in a copy of the parent that has no business reporting or recovering.
@@ -48,16 +49,17 @@ void write_all(int fd, const std::string& bytes) {
     ::dup2(devnull, STDERR_FILENO);
   }
   // report_fd stays open until exit: its closing tells the parent the child is gone.
+  std::string report;
   try {
-    probe();
+    report = kNoteTag + probe();
   } catch (const InputError& e) {
     // The parent throws this error without repeating the failed read: libhdf5's failure paths
     // (which leak, and which crafted files reach) then run only here.
-    std::string report = e.tensor() + '\0' + e.reason();
-    if (report.size() > kMaxReport) report.resize(kMaxReport);
-    write_all(report_fd, report);
+    report = kErrorTag + e.tensor() + '\0' + e.reason();
   } catch (...) {  // any other failure: the parent's own read reports it
   }
+  if (report.size() > kMaxReport) report.resize(kMaxReport);
+  write_all(report_fd, report);
   ::_exit(kProbeDone);  // no atexit handlers, no flushing of the parent's buffers
 }
 
@@ -96,15 +98,20 @@ int wait_until(pid_t pid, int report_fd, double timeout_s, std::string* report) 
 }  // namespace
 
 void probe_in_child(const std::string& path, const std::function<void()>& probe, double timeout_s) {
-  if (const char* env = std::getenv("MUSPEC_H5_ISOLATION"); env != nullptr && std::strcmp(env, "off") == 0) return;
+  (void)probe_in_child_with_note(path, [&] { probe(); return std::string(); }, timeout_s);
+}
+
+std::string probe_in_child_with_note(const std::string& path, const std::function<std::string()>& probe,
+                                     double timeout_s) {
+  if (const char* env = std::getenv("MUSPEC_H5_ISOLATION"); env != nullptr && std::strcmp(env, "off") == 0) return {};
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return;  // cannot isolate (descriptor limit): read in-process as before
+  if (::pipe2(fds, O_CLOEXEC) != 0) return {};  // cannot isolate (descriptor limit): read in-process as before
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) {  // cannot isolate (process limit): read in-process as before
     ::close(fds[0]);
     ::close(fds[1]);
-    return;
+    return {};
   }
   if (pid == 0) {
     ::close(fds[0]);
@@ -123,8 +130,13 @@ void probe_in_child(const std::string& path, const std::function<void()>& probe,
   if (!WIFEXITED(status) || WEXITSTATUS(status) != kProbeDone)
     throw InputError(path, "", "libhdf5 failed reading it (the reading process exited with status " +
                                    std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + "): a corrupt or crafted HDF5 file");
-  if (const size_t sep = report.find('\0'); sep != std::string::npos)
-    throw InputError(path, report.substr(0, sep), report.substr(sep + 1));
+  if (!report.empty() && report[0] == kErrorTag) {
+    const size_t sep = report.find('\0');
+    if (sep != std::string::npos) throw InputError(path, report.substr(1, sep - 1), report.substr(sep + 1));
+    throw InputError(path, "", report.substr(1));  // cut at the cap before the separator
+  }
+  if (!report.empty() && report[0] == kNoteTag) return report.substr(1);
+  return {};
 }
 
 }  // namespace muspec

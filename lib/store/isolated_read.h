@@ -25,4 +25,10 @@ namespace muspec {
 /// Call only while no other thread is inside libhdf5 (a fork copies its locks).
 void probe_in_child(const std::string& path, const std::function<void()>& probe, double timeout_s);
 
+/// The same, where a successful `probe` returns a short note for the caller (at most 64 KB;
+/// how the read went, e.g. which path it took): returned here, "" when the child was not run
+/// (MUSPEC_H5_ISOLATION=off, no fork) or its probe threw something other than InputError.
+std::string probe_in_child_with_note(const std::string& path, const std::function<std::string()>& probe,
+                                     double timeout_s);
+
 }  // namespace muspec

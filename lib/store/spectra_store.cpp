@@ -395,7 +395,8 @@ void write_spectra_h5(const std::string& path, const SpectraFile& file) {
 
 namespace {
 
-SpectraFile read_in_process(const std::string& path, const SpectraReadOptions& options) {
+/// `columns_failed`: set when /summary was marked complete but its columns could not be read.
+SpectraFile read_in_process(const std::string& path, const SpectraReadOptions& options, bool* columns_failed = nullptr) {
   SpectraFile out;
   std::string where;  // the dataset being read, for messages
   try {
@@ -419,7 +420,9 @@ SpectraFile read_in_process(const std::string& path, const SpectraReadOptions& o
     const uint64_t count = h5::link_count(spectra.get());
     // A store whose /summary is marked complete is read column by column (store/summary_read.h);
     // any problem there sends the read down the record-by-record path, which reports it.
-    auto fast = store_detail::read_records_from_summary(root, spectra.get(), count, options.sigma);
+    auto fast = options.summary_columns
+                    ? store_detail::read_records_from_summary(root, spectra.get(), count, options.sigma, columns_failed)
+                    : std::nullopt;
     if (fast) out.records = std::move(*fast);
     else out.records.reserve(std::min<uint64_t>(count, 1 << 16));
     for (uint64_t i = fast ? count : 0; i < count; ++i) {
@@ -461,8 +464,20 @@ SpectraFile read_spectra_h5(const std::string& path, const SpectraReadOptions& o
   // MUSPEC_H5_READ_TIMEOUT (seconds) overrides it.
   double timeout_s = 60.0 + static_cast<double>(st.st_size) / 1e7;
   if (const char* env = std::getenv("MUSPEC_H5_READ_TIMEOUT"); env != nullptr && std::atof(env) > 0) timeout_s = std::atof(env);
-  probe_in_child(path, [&] { read_in_process(path, options); }, timeout_s);
-  return read_in_process(path, options);
+  // The child tells whether the /summary columns failed it; this process then reads record by
+  // record and never runs that failing read (libhdf5 keeps what a failed read had converted).
+  constexpr const char* kColumnsFailed = "summary columns failed";
+  const std::string note = probe_in_child_with_note(
+      path,
+      [&]() -> std::string {
+        bool failed = false;
+        read_in_process(path, options, &failed);
+        return failed ? kColumnsFailed : "";
+      },
+      timeout_s);
+  SpectraReadOptions own = options;
+  if (note == kColumnsFailed) own.summary_columns = false;
+  return read_in_process(path, own);
 }
 
 }  // namespace muspec

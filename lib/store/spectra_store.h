@@ -63,6 +63,10 @@ struct SpectraReadOptions {
   /// analysed records empty, reading only their summaries (fast; fit needs no more). Stores
   /// read record by record still fill sigma in.
   bool sigma = true;
+  /// false: read record by record even where /summary is marked complete. read_spectra_h5 sets
+  /// it for its own read when its isolated child found the columns damaged, so that libhdf5's
+  /// failing column read (which keeps what it had converted) runs only in the child.
+  bool summary_columns = true;
 };
 
 /// Reads a file written by write_spectra_h5. The file is untrusted: throws InputError naming

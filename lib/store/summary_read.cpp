@@ -1,6 +1,7 @@
 #include "store/summary_read.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -271,8 +272,14 @@ void write_record_columns(hid_t group, const std::vector<SpectrumRecord>& record
   h5::write_attr_i64(group, kMarker, kMarkerVersion);
 }
 
+namespace {
+std::atomic<uint64_t> g_column_read_failures{0};
+}  // namespace
+
+uint64_t column_read_failures() { return g_column_read_failures.load(std::memory_order_relaxed); }
+
 std::optional<std::vector<SpectrumRecord>> read_records_from_summary(hid_t root, hid_t spectra, uint64_t count,
-                                                                      bool with_sigma) {
+                                                                      bool with_sigma, bool* failed) {
   // MUSPEC_H5_SUMMARY_READ=off reads record by record (benchmarks, debugging a store).
   if (const char* env = std::getenv("MUSPEC_H5_SUMMARY_READ"); env != nullptr && std::string(env) == "off") return std::nullopt;
   try {
@@ -281,7 +288,14 @@ std::optional<std::vector<SpectrumRecord>> read_records_from_summary(hid_t root,
       Id g = h5::open_group(root, "summary");
       if (!h5::has_attr(g.get(), kMarker) || h5::read_attr_i64(g.get(), kMarker) != kMarkerVersion) return std::nullopt;
     }
-    return read_all(root, spectra, count, with_sigma);
+    // Marked complete: from here on a Failure means the columns are damaged.
+    try {
+      return read_all(root, spectra, count, with_sigma);
+    } catch (const Failure&) {
+      if (failed != nullptr) *failed = true;
+      g_column_read_failures.fetch_add(1, std::memory_order_relaxed);
+      throw;
+    }
   } catch (const Failure&) {
     return std::nullopt;  // the per-record path reads the file and reports any problem
   }
