@@ -123,7 +123,7 @@ TEST_CASE("fit says which laws differ from the Gaussian null", "[cli][fit][null]
   CHECK(run_muspec("fit" + joined(scans) + " -o " + laws_path + " --bootstrap 5 --null-draws 0 -q").exit_code == 0);
 }
 
-TEST_CASE("fit refuses to mix definitions of model size; --params chooses one", "[cli][fit][null]") {
+TEST_CASE("fit refuses to mix definitions of model size, --params chooses one", "[cli][fit][null]") {
   TempDir dir("fit-params");
   Sweep s;
   s.sources = {"weights", "weights", "manifest", "weights:non-embedding", "manifest:non-embedding"};

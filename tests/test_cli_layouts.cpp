@@ -188,7 +188,7 @@ TEST_CASE("zero-config: files with nothing to analyse are named, object arrays a
   CHECK(json::parse(muspec_test::read_text(tmp.file("n.json")))["matrices"][0]["kind"] == "weight");
 }
 
-TEST_CASE("zero-config: a manifest written from Python keeps its good fields; each note once", "[e2e][layouts]") {
+TEST_CASE("zero-config: a manifest written from Python keeps its good fields, each note once", "[e2e][layouts]") {
   // "params": 2e7 is written by Python as 20000000.0; "layers" is malformed. Two checkpoints.
   TempDir tmp("pyman");
   const std::string run = tmp.file("d24");

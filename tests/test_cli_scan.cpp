@@ -156,7 +156,7 @@ TEST_CASE("command-line errors", "[e2e][cli]") {
   CHECK_THAT(r.err, Catch::Contains("--shape"));
 }
 
-TEST_CASE("scan: a CUDA request without a usable GPU is a clear error; auto falls back with a note", "[e2e][cli]") {
+TEST_CASE("scan: a CUDA request without a usable GPU is a clear error, auto falls back with a note", "[e2e][cli]") {
   auto r = run_muspec("scan " + muspec_test::fixture("e2e") + " --device cuda -q");
   if (r.exit_code == 0) {
     WARN("a CUDA device is present; skipping the no-GPU check");

@@ -200,7 +200,7 @@ TEST_CASE("svg helpers: decade axis ranges and XML escaping", "[plot]") {
   CHECK(xml_escape("a<b & \"c\"\x01") == "a&lt;b &amp; &quot;c&quot; ");
 }
 
-TEST_CASE("muspec plot writes the figure from laws.json; bad input exits 2 and writes nothing", "[plot][cli]") {
+TEST_CASE("muspec plot writes the figure from laws.json, bad input exits 2 and writes nothing", "[plot][cli]") {
   TempDir dir("plot");
   LawSet set = planted_set();
   const std::string laws = dir.file("laws.json"), svg = dir.file("laws.svg");

@@ -267,7 +267,7 @@ TEST_CASE("prediction intervals cover a new, larger run about 95% of the time", 
   CHECK(rate <= 0.97);
 }
 
-TEST_CASE("per-matrix intervals cover a new member matrix about 95% of the time; group-mean ones do not",
+TEST_CASE("per-matrix intervals cover a new member matrix about 95% of the time, group-mean ones do not",
           "[laws][planted][coverage]") {
   // A new matrix of the group at the target size deviates from the line by its own offset
   // (layer_sd), which the group-mean interval leaves out. The oracle is the generator itself.

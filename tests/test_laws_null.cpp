@@ -193,7 +193,7 @@ TEST_CASE("the null's standard error matches its spread over simulation seeds", 
   CHECK(reported / spread < 1.25);
 }
 
-TEST_CASE("a law at the null is not called different; one far from it is", "[laws][null][planted]") {
+TEST_CASE("a law at the null is not called different, one far from it is", "[laws][null][planted]") {
   const std::vector<int64_t> ns = {64, 96, 128, 192, 256};
   GaussianNull null({0.5}, "rel_frob", 100, 1);
   auto at_null = [](int64_t n, double) { return std::log(muspec_test::mp_rel_frob_quantile(n, n, 0.5)) - 1.0; };
@@ -237,7 +237,7 @@ TEST_CASE("no null without shapes, on the sigma scale, or for refused laws", "[l
   CHECK_FALSE(refused.null.done);
 }
 
-TEST_CASE("laws.json keeps the null comparison; older files read without it", "[laws][null][io]") {
+TEST_CASE("laws.json keeps the null comparison, older files read without it", "[laws][null][io]") {
   muspec_test::TempDir dir("laws_null");
   std::mt19937_64 rng(9);
   GaussianNull null({0.5}, "rel_frob", 20, 1);

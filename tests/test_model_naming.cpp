@@ -530,7 +530,7 @@ TEST_CASE("model naming: modded-nanogpt qkv_w (3, hdim, dim): part p is qkv_w[p]
   CHECK_THROWS_WITH(fused_parts(id, ModelConfig{}, {hdim, dim}), Catch::Contains("3-D"));
 }
 
-TEST_CASE("model naming: gate‖up: Phi-3 [gate; up] and original OLMo [up; gate]", "[model][naming][fused]") {
+TEST_CASE("model naming: gate‖up: Phi-3 [gate, up] and original OLMo [up, gate]", "[model][naming][fused]") {
   const int64_t H = 4, I = 5;
   const Mat gate = coded(3, I, H), up = coded(4, I, H);
   Mat gate_first = make(2 * I, H), up_first = make(2 * I, H);

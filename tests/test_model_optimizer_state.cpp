@@ -108,7 +108,7 @@ OptimizerLayout layout_of(const std::vector<std::vector<std::vector<int64_t>>>& 
 }
 }  // namespace
 
-TEST_CASE("optimizer state: without a recipe every recipe is tried; a unique fit is used", "[model][optimizer]") {
+TEST_CASE("optimizer state: without a recipe every recipe is tried, a unique fit is used", "[model][optimizer]") {
   const auto f = TorchFile::open(muspec_test::fixture("torch/optim_sgd.pt"));
   const NameRecovery r = recover_parameter_names(*find_optimizer_layout(*f), {}, "", two_layer_model());
   CHECK(r.ok());

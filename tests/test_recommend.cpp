@@ -400,7 +400,7 @@ TEST_CASE("recommend: predicted mode writes name patterns from the laws' lower b
   CHECK_THROWS_WITH(recommend_predicted(path, t, o), Catch::Contains("--layers"));
 }
 
-TEST_CASE("recommend: at bf16 a lower bound under the floor is not promised; the band is widened", "[recommend]") {
+TEST_CASE("recommend: at bf16 a lower bound under the floor is not promised, the band is widened", "[recommend]") {
   const NsInputs in = planted_inputs();
   RecommendOptions exact;
   exact.quantile = 0.1;

@@ -130,7 +130,7 @@ TEST_CASE("store: external and soft links are refused before they are followed",
   ::unsetenv("MUSPEC_H5_READ_TIMEOUT");
 }
 
-TEST_CASE("store isolation: the child's error comes back whole; crashes and other failures are told apart", "[store][hostile]") {
+TEST_CASE("store isolation: the child's error comes back whole, crashes and other failures are told apart", "[store][hostile]") {
   using muspec::InputError;
   using muspec::probe_in_child;
   const std::string path = "/some/store.h5";
