@@ -97,12 +97,7 @@ int wait_until(pid_t pid, int report_fd, double timeout_s, std::string* report) 
 
 }  // namespace
 
-void probe_in_child(const std::string& path, const std::function<void()>& probe, double timeout_s) {
-  (void)probe_in_child_with_note(path, [&] { probe(); return std::string(); }, timeout_s);
-}
-
-std::string probe_in_child_with_note(const std::string& path, const std::function<std::string()>& probe,
-                                     double timeout_s) {
+std::string probe_in_child(const std::string& path, const std::function<std::string()>& probe, double timeout_s) {
   if (const char* env = std::getenv("MUSPEC_H5_ISOLATION"); env != nullptr && std::strcmp(env, "off") == 0) return {};
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return {};  // cannot isolate (descriptor limit): read in-process as before

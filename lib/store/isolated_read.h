@@ -17,18 +17,14 @@
 
 namespace muspec {
 
-/// Runs `probe` in a forked child (stdout and stderr sent to /dev/null) and waits at most
-/// `timeout_s` seconds. Returns when the child exited 0 after `probe` returned (or threw
-/// something other than InputError); throws the child's InputError (same tensor and reason,
-/// file = path) when `probe` threw one there; throws InputError(path, "", reason) when the
-/// child crashed, exited otherwise, or timed out (it is then killed). MUSPEC_H5_ISOLATION=off skips the child (for debugging and fuzzing libhdf5).
+/// Runs `probe` in a forked child (stdout and stderr sent to /dev/null, crash signals at their
+/// default action) and waits at most `timeout_s` seconds. Returns the note `probe` returned
+/// there (at most 64 KB; how the read went, e.g. which path it took), or "" when the child was
+/// not run (MUSPEC_H5_ISOLATION=off, for debugging and fuzzing libhdf5; no fork possible) or
+/// `probe` threw something other than InputError. Throws the child's InputError (same tensor
+/// and reason, file = path) when `probe` threw one there, and InputError(path, "", reason) when
+/// the child crashed, exited otherwise, or timed out (it is then killed).
 /// Call only while no other thread is inside libhdf5 (a fork copies its locks).
-void probe_in_child(const std::string& path, const std::function<void()>& probe, double timeout_s);
-
-/// The same, where a successful `probe` returns a short note for the caller (at most 64 KB;
-/// how the read went, e.g. which path it took): returned here, "" when the child was not run
-/// (MUSPEC_H5_ISOLATION=off, no fork) or its probe threw something other than InputError.
-std::string probe_in_child_with_note(const std::string& path, const std::function<std::string()>& probe,
-                                     double timeout_s);
+std::string probe_in_child(const std::string& path, const std::function<std::string()>& probe, double timeout_s);
 
 }  // namespace muspec

@@ -467,7 +467,7 @@ SpectraFile read_spectra_h5(const std::string& path, const SpectraReadOptions& o
   // The child tells whether the /summary columns failed it; this process then reads record by
   // record and never runs that failing read (libhdf5 keeps what a failed read had converted).
   constexpr const char* kColumnsFailed = "summary columns failed";
-  const std::string note = probe_in_child_with_note(
+  const std::string note = probe_in_child(
       path,
       [&]() -> std::string {
         bool failed = false;
