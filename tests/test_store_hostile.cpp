@@ -130,13 +130,66 @@ TEST_CASE("store: external and soft links are refused before they are followed",
   ::unsetenv("MUSPEC_H5_READ_TIMEOUT");
 }
 
+namespace {
+
+using muspec::ChildChannel;
+using Received = std::vector<std::string>;
+
+/// read_in_child on a fixed path, collecting what `receive` got; `finished` says what it returned.
+struct ChildRun {
+  Received got;
+  bool finished = false;
+  void operator()(const std::function<void(ChildChannel&)>& read, double timeout_s = 10) {
+    finished = muspec::read_in_child("/some/store.h5", read, [&](std::string&& m) { got.push_back(std::move(m)); }, timeout_s);
+  }
+};
+
+/// The InputError's what() from running `read` in a child, or "" when none was thrown.
+std::string child_error(const std::function<void(ChildChannel&)>& read, double timeout_s = 10) {
+  try {
+    ChildRun()(read, timeout_s);
+  } catch (const muspec::InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("store isolation: the child's messages come back whole and in order", "[store][hostile]") {
+  // Sizes that cross the parent's 64 KiB read chunks and frame headers at every alignment.
+  std::mt19937_64 rng(7);
+  Received sent;
+  for (size_t size : {size_t{0}, size_t{1}, size_t{8}, size_t{9}, size_t{65535}, size_t{65536}, size_t{65537}, size_t{3} << 20}) {
+    std::string m(size, '\0');
+    for (auto& c : m) c = static_cast<char>(rng());
+    sent.push_back(std::move(m));
+  }
+  for (int i = 0; i < 2000; ++i) sent.push_back(std::to_string(i));  // many small ones
+  ChildRun run;
+  run([&](ChildChannel& ch) {
+    for (const auto& m : sent) ch.send(m);
+  });
+  CHECK(run.finished);
+  REQUIRE(run.got.size() == sent.size());
+  for (size_t i = 0; i < sent.size(); ++i) CHECK((run.got[i] == sent[i]));
+  ChildRun none;
+  none([](ChildChannel&) {});
+  CHECK(none.finished);
+  CHECK(none.got.empty());
+}
+
 TEST_CASE("store isolation: the child's error comes back whole, crashes and other failures are told apart", "[store][hostile]") {
   using muspec::InputError;
-  using muspec::probe_in_child;
   const std::string path = "/some/store.h5";
   int touched = 0;
+  ChildRun run;
   try {
-    probe_in_child(path, [&]() -> std::string { ++touched; throw InputError("elsewhere.h5", "/spectra/000001", "bad attribute 'rows'"); }, 10);
+    run([&](ChildChannel& ch) {
+      ++touched;
+      ch.send("first record");
+      throw InputError("elsewhere.h5", "/spectra/000001", "bad attribute 'rows'");
+    });
     FAIL("no error");
   } catch (const InputError& e) {
     CHECK(e.file() == path);  // the file the caller asked about
@@ -144,48 +197,64 @@ TEST_CASE("store isolation: the child's error comes back whole, crashes and othe
     CHECK(e.reason() == "bad attribute 'rows'");
   }
   CHECK(touched == 0);  // it ran in the child
+  CHECK(run.got == Received{"first record"});  // what came before the error was handed over
   // A reason longer than the report's cap comes back cut, not lost.
   const std::string long_reason(100000, 'r');
   try {
-    probe_in_child(path, [&]() -> std::string { throw InputError(path, "", long_reason); }, 10);
+    ChildRun()([&](ChildChannel&) { throw InputError(path, "", long_reason); });
     FAIL("no error");
   } catch (const InputError& e) {
     CHECK(e.reason().size() >= 60000);
     CHECK(e.reason().size() < long_reason.size());
     CHECK(long_reason.compare(0, e.reason().size(), e.reason()) == 0);
   }
-  // Anything other than an InputError: the caller's own read reports it (nothing thrown, no note);
-  // a returned note comes back as it was.
-  CHECK(probe_in_child(path, []() -> std::string { throw std::runtime_error("not an input error"); }, 10).empty());
-  CHECK(probe_in_child(path, [] { return std::string(); }, 10).empty());
-  CHECK(probe_in_child(path, [] { return std::string("read record by record"); }, 10) == "read record by record");
+  // Anything other than an InputError: not finished, nothing thrown (the caller reads itself).
+  ChildRun other;
+  other([](ChildChannel& ch) {
+    ch.send("partial");
+    throw std::runtime_error("not an input error");
+  });
+  CHECK_FALSE(other.finished);
   // A crash and a hang stay in the child.
-  try {
-    probe_in_child(path, []() -> std::string { std::abort(); }, 10);
-    FAIL("no error");
-  } catch (const InputError& e) {
-    CHECK_THAT(e.what(), Catch::Contains("libhdf5 crashed"));
-  }
+  CHECK_THAT(child_error([](ChildChannel& ch) { ch.send("x"); std::abort(); }), Catch::Contains("libhdf5 crashed"));
   {  // a handler of this process (the scan's SIGBUS guard, say) does not run in the child
     struct sigaction quiet {}, previous {};
     quiet.sa_handler = [](int) { ::_exit(0); };  // would pass the crash off as a finished read
     ::sigemptyset(&quiet.sa_mask);
     REQUIRE(::sigaction(SIGSEGV, &quiet, &previous) == 0);
-    std::string what;
-    try {
-      probe_in_child(path, []() -> std::string { ::raise(SIGSEGV); return "finished"; }, 10);
-    } catch (const InputError& e) {
-      what = e.what();
-    }
+    const std::string what = child_error([](ChildChannel&) { ::raise(SIGSEGV); });
     ::sigaction(SIGSEGV, &previous, nullptr);
     CHECK_THAT(what, Catch::Contains("libhdf5 crashed reading it (Segmentation fault)"));
   }
-  try {
-    probe_in_child(path, []() -> std::string { for (;;) ::pause(); }, 1);
-    FAIL("no error");
-  } catch (const InputError& e) {
-    CHECK_THAT(e.what(), Catch::Contains("did not finish"));
-  }
+  CHECK_THAT(child_error([](ChildChannel&) { for (;;) ::pause(); }, 1), Catch::Contains("did not finish"));
+}
+
+TEST_CASE("store isolation: bytes from the child that are not messages are refused", "[store][hostile]") {
+  auto raw = [](std::string bytes) {
+    return [bytes](ChildChannel& ch) {
+      if (::write(ch.fd(), bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) std::abort();
+    };
+  };
+  auto header = [](char tag, uint64_t length) {  // the documented layout, written out here
+    std::string h(1, tag);
+    for (int i = 0; i < 8; ++i) h.push_back(static_cast<char>(length >> (8 * i)));
+    return h;
+  };
+  CHECK_THAT(child_error(raw(header('Q', 0))), Catch::Contains("sent an unknown report"));
+  CHECK_THAT(child_error(raw(header('M', muspec::kMaxChildMessage + 1))), Catch::Contains("sent a report of 1073741825 bytes"));
+  CHECK_THAT(child_error(raw(header('F', 1) + "x")), Catch::Contains("sent a report of 1 bytes"));
+  CHECK_THAT(child_error(raw(header('M', 10) + "short")), Catch::Contains("sent a report cut short"));
+  CHECK_THAT(child_error(raw("M")), Catch::Contains("sent a report cut short"));
+  // After its last report nothing may follow: the finished frame the child adds is one too many.
+  CHECK_THAT(child_error(raw(header('F', 0))), Catch::Contains("sent bytes after its last report"));
+  // The documented layout is what child_frame writes.
+  CHECK(muspec::child_frame('M', "abc") == header('M', 3) + "abc");
+  // A message the receiver cannot use kills the child (which would otherwise run on) and propagates.
+  struct Refused {};
+  CHECK_THROWS_AS(muspec::read_in_child(
+                      "/some/store.h5", [](ChildChannel& ch) { ch.send("record"); for (;;) ::pause(); },
+                      [](std::string&&) { throw Refused{}; }, 30),
+                  Refused);
 }
 
 namespace {
@@ -260,7 +329,7 @@ TEST_CASE("store isolation: a damaged /summary column is read around, and its fa
   // column's strings cannot all be read, so the column read fails part-way and the reader
   // falls back to reading record by record, which succeeds. libhdf5 keeps the strings it had
   // converted before the failure (LeakSanitizer: 1-byte blocks from H5T__conv_vlen); fuzz_store
-  // found it (2026-12-06). The child now tells this process to skip the column read.
+  // found it (2026-12-06). The child now sends the records it read: this process runs no libhdf5.
   const std::string path = muspec_test::source_dir() + "/tests/fixtures/stores/summary-column-read-fails.h5";
   const SpectraFile isolated = muspec::read_spectra_h5(path);
   REQUIRE(isolated.records.size() == 3);

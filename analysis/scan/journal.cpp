@@ -11,9 +11,11 @@
 #include <limits>
 #include <sstream>
 
+#include "core/byte_codec.h"
 #include "core/error.h"
 #include "scan/shard.h"
 #include "spectra/layer_metrics.h"
+#include "spectra/record_codec.h"
 #include "store/spectra_store.h"
 
 namespace muspec {
@@ -26,55 +28,13 @@ constexpr uint32_t kMaxEntryBytes = 1u << 30;  // one matrix stack's records; fa
 
 // ---------------------------------------------------------------- encoding
 
-class Writer {
- public:
-  void u8(uint8_t v) { s_.push_back(static_cast<char>(v)); }
-  void u32(uint32_t v) {
-    for (int i = 0; i < 4; ++i) u8(static_cast<uint8_t>(v >> (8 * i)));
-  }
-  void i64(int64_t v) {
-    for (int i = 0; i < 8; ++i) u8(static_cast<uint8_t>(static_cast<uint64_t>(v) >> (8 * i)));
-  }
-  void f64(double v) {
-    int64_t bits;
-    std::memcpy(&bits, &v, 8);
-    i64(bits);
-  }
-  void str(const std::string& v) {
-    u32(static_cast<uint32_t>(v.size()));
-    s_ += v;
-  }
-  void i64s(const std::vector<int64_t>& v) {
-    u32(static_cast<uint32_t>(v.size()));
-    for (int64_t x : v) i64(x);
-  }
-  void f64s(const std::vector<double>& v) {
-    u32(static_cast<uint32_t>(v.size()));
-    for (double x : v) f64(x);
-  }
-  std::string& bytes() { return s_; }
-
- private:
-  std::string s_;
-};
-
-void put_record(Writer& w, const SpectrumRecord& r) {
-  w.str(r.name), w.str(r.tensor), w.i64(r.slice), w.str(r.file), w.i64(r.rows), w.i64(r.cols);
-  w.i64s(r.tensor_shape), w.str(r.dtype), w.str(r.transform);
-  w.str(r.run), w.i64(r.step), w.i64(r.model_params), w.str(r.params_source), w.str(r.sharded), w.i64(r.shards);
-  w.str(r.kind), w.str(r.parameter), w.str(r.op_type), w.i64(r.layer), w.i64(r.num_layers), w.f64(r.rel_depth);
-  w.u8(r.muon), w.u8(r.transposed), w.str(r.method), w.str(r.device), w.f64(r.floor), w.i64(r.nonfinite);
-  w.f64s(r.sigma);
-  const SpectralSummary& s = r.summary;
-  w.f64(s.sigma_max), w.f64(s.sigma_min), w.f64(s.frobenius), w.f64(s.nuclear), w.f64(s.cond), w.f64(s.stable_rank);
-  w.f64(s.effective_rank), w.i64(s.below_floor);
-  w.u32(static_cast<uint32_t>(s.quantiles.size()));
-  for (const QuantileValue& q : s.quantiles) w.f64(q.q), w.f64(q.sigma), w.f64(q.rel_max), w.f64(q.rel_frob), w.f64(q.cond);
-}
+// The layer metrics are not journaled: they are a function of sigma, recomputed on reading
+// exactly as the scan computed them (analysis/scan/scan.cpp add_analysed).
+void put_record(ByteWriter& w, const SpectrumRecord& r) { put_spectrum_record(w, r, LayerMetricsCoding::Omitted); }
 
 /// u32 length, u64 checksum, payload.
 std::string framed(const std::string& payload) {
-  Writer w;
+  ByteWriter w;
   w.u32(static_cast<uint32_t>(payload.size()));
   Fingerprint f;
   f.add(payload);
@@ -84,88 +44,13 @@ std::string framed(const std::string& payload) {
 
 // ---------------------------------------------------------------- decoding (untrusted)
 
-struct Malformed {
-  std::string what;
-};
-
-class Reader {
- public:
-  Reader(const char* p, size_t n) : p_(p), n_(n) {}
-  size_t left() const { return n_ - at_; }
-  const char* take(size_t k, const char* what) {
-    if (k > left()) throw Malformed{std::string(what) + " runs past the end"};
-    const char* q = p_ + at_;
-    at_ += k;
-    return q;
-  }
-  uint8_t u8() { return static_cast<uint8_t>(*take(1, "a byte")); }
-  uint32_t u32() {
-    const auto* b = reinterpret_cast<const unsigned char*>(take(4, "a length"));
-    return uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
-  }
-  int64_t i64() {
-    const auto* b = reinterpret_cast<const unsigned char*>(take(8, "a number"));
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = v << 8 | b[i];
-    return static_cast<int64_t>(v);
-  }
-  double f64() {
-    const int64_t bits = i64();
-    double v;
-    std::memcpy(&v, &bits, 8);
-    return v;
-  }
-  bool flag() {
-    const uint8_t v = u8();
-    if (v > 1) throw Malformed{"a flag is neither 0 nor 1"};
-    return v == 1;
-  }
-  std::string str() {
-    const uint32_t k = u32();
-    return std::string(take(k, "a string"), k);
-  }
-  /// A count of items of at least `item_bytes` each, checked against what is left.
-  uint32_t count(size_t item_bytes, const char* what) {
-    const uint32_t k = u32();
-    if (static_cast<uint64_t>(k) * item_bytes > left()) throw Malformed{std::string(what) + " count runs past the end"};
-    return k;
-  }
-  std::vector<int64_t> i64s() {
-    std::vector<int64_t> v(count(8, "a shape"));
-    for (auto& x : v) x = i64();
-    return v;
-  }
-  std::vector<double> f64s() {
-    std::vector<double> v(count(8, "a spectrum"));
-    for (auto& x : v) x = f64();
-    return v;
-  }
-
- private:
-  const char* p_;
-  size_t n_, at_ = 0;
-};
+using Malformed = ByteCodecError;
+using Reader = ByteReader;
 
 SpectrumRecord get_record(Reader& r) {
-  SpectrumRecord x;
-  x.name = r.str(), x.tensor = r.str(), x.slice = r.i64(), x.file = r.str(), x.rows = r.i64(), x.cols = r.i64();
-  x.tensor_shape = r.i64s(), x.dtype = r.str(), x.transform = r.str();
-  x.run = r.str(), x.step = r.i64(), x.model_params = r.i64(), x.params_source = r.str(), x.sharded = r.str();
-  x.shards = r.i64();
-  x.kind = r.str(), x.parameter = r.str(), x.op_type = r.str(), x.layer = r.i64(), x.num_layers = r.i64();
-  x.rel_depth = r.f64();
-  x.muon = r.flag(), x.transposed = r.flag(), x.method = r.str(), x.device = r.str(), x.floor = r.f64();
-  x.nonfinite = r.i64();
-  x.sigma = r.f64s();
-  SpectralSummary& s = x.summary;
-  s.sigma_max = r.f64(), s.sigma_min = r.f64(), s.frobenius = r.f64(), s.nuclear = r.f64(), s.cond = r.f64();
-  s.stable_rank = r.f64(), s.effective_rank = r.f64(), s.below_floor = r.i64();
-  s.quantiles.resize(r.count(40, "a quantile"));
-  for (QuantileValue& q : s.quantiles) q.q = r.f64(), q.sigma = r.f64(), q.rel_max = r.f64(), q.rel_frob = r.f64(), q.cond = r.f64();
+  SpectrumRecord x = get_spectrum_record(r, LayerMetricsCoding::Omitted);
   if (std::string problem = spectrum_record_problem(x); !problem.empty())
     throw Malformed{"record '" + x.name.substr(0, 80) + "': " + problem};
-  // The layer metrics are not journaled: they are a function of σ, recomputed exactly as the
-  // scan computed them (analysis/scan/scan.cpp add_analysed).
   if (!x.sigma.empty()) x.layer_metrics = compute_layer_metrics(x.sigma, x.rows, x.cols, x.floor);
   return x;
 }
@@ -225,7 +110,7 @@ std::string mismatch(const JournalHeader& was, const JournalHeader& now) {
 }  // namespace
 
 std::string encode_journal_entry(const JournalEntry& entry) {
-  Writer w;
+  ByteWriter w;
   w.i64(entry.matrix);
   w.u32(static_cast<uint32_t>(entry.records.size()));
   for (const auto& r : entry.records) put_record(w, r);
@@ -235,7 +120,7 @@ std::string encode_journal_entry(const JournalEntry& entry) {
 }
 
 std::string encode_journal_header(const JournalHeader& h) {
-  Writer w;
+  ByteWriter w;
   w.str(h.scan_fingerprint), w.str(h.inputs_stamp), w.str(h.options), w.i64(h.matrices);
   return std::string(kMagic, kMagicSize) + framed(w.bytes());
 }

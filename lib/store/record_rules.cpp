@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "spectra/layer_metrics.h"
 #include "spectra/summary.h"
 #include "store/spectra_store.h"
 #include "store/summary_read.h"
@@ -94,9 +95,8 @@ std::string summary_problem(const SpectrumRecord& r) {
   return {};
 }
 
-}  // namespace
-
-std::string spectrum_record_problem(const SpectrumRecord& r) {
+/// spectrum_record_problem, with below_floor allowed up to `below_floor_limit`.
+std::string record_problem(const SpectrumRecord& r, uint64_t below_floor_limit) {
   if (r.rows < 0 || r.cols < 0)
     return "negative matrix shape " + std::to_string(r.rows) + " x " + std::to_string(r.cols);
   if (r.slice < -1) return "slice " + std::to_string(r.slice) + " is neither -1 nor an index";
@@ -118,9 +118,9 @@ std::string spectrum_record_problem(const SpectrumRecord& r) {
       if (i > 0 && s[i] < s[i - 1]) return "sigma is not ascending at index " + std::to_string(i);
     }
   }
-  if (r.summary.below_floor < 0 || static_cast<uint64_t>(r.summary.below_floor) > s.size())
+  if (r.summary.below_floor < 0 || static_cast<uint64_t>(r.summary.below_floor) > below_floor_limit)
     return "below_floor " + std::to_string(r.summary.below_floor) + " is not between 0 and " +
-           std::to_string(s.size());
+           std::to_string(below_floor_limit);
   std::vector<double> levels;
   for (const QuantileValue& q : r.summary.quantiles) {
     if (!(q.q >= 0.0 && q.q <= 1.0)) return "quantile level " + quantile_level_text(q.q) + " is outside [0, 1]";
@@ -132,5 +132,18 @@ std::string spectrum_record_problem(const SpectrumRecord& r) {
   return summary_problem(r);
 }
 
+}  // namespace
+
+std::string spectrum_record_problem(const SpectrumRecord& r) { return record_problem(r, r.sigma.size()); }
+
+std::string read_record_problem(const SpectrumRecord& r, bool sigma_read) {
+  const uint64_t values = sigma_read || !r.sigma.empty() ? r.sigma.size() : static_cast<uint64_t>(std::max<int64_t>(std::min(r.rows, r.cols), 0));
+  if (std::string problem = record_problem(r, values); !problem.empty()) return problem;
+  for (const LayerMetricField& f : layer_metric_fields())
+    if (!f.real && (r.layer_metrics.*f.count < -1 || r.layer_metrics.*f.count > static_cast<int64_t>(values)))
+      return std::string(f.name) + " " + std::to_string(r.layer_metrics.*f.count) + " is not between -1 and the " +
+             std::to_string(values) + " singular values";
+  return {};
+}
 
 }  // namespace muspec

@@ -17,6 +17,7 @@
 #include "spectra/summary.h"
 #include "store/h5.h"
 #include "store/isolated_read.h"
+#include "store/store_transport.h"
 #include "store/summary_read.h"
 
 namespace muspec {
@@ -395,8 +396,7 @@ void write_spectra_h5(const std::string& path, const SpectraFile& file) {
 
 namespace {
 
-/// `columns_failed`: set when /summary was marked complete but its columns could not be read.
-SpectraFile read_in_process(const std::string& path, const SpectraReadOptions& options, bool* columns_failed = nullptr) {
+SpectraFile read_in_process(const std::string& path, const SpectraReadOptions& options) {
   SpectraFile out;
   std::string where;  // the dataset being read, for messages
   try {
@@ -420,9 +420,7 @@ SpectraFile read_in_process(const std::string& path, const SpectraReadOptions& o
     const uint64_t count = h5::link_count(spectra.get());
     // A store whose /summary is marked complete is read column by column (store/summary_read.h);
     // any problem there sends the read down the record-by-record path, which reports it.
-    auto fast = options.summary_columns
-                    ? store_detail::read_records_from_summary(root, spectra.get(), count, options.sigma, columns_failed)
-                    : std::nullopt;
+    auto fast = store_detail::read_records_from_summary(root, spectra.get(), count, options.sigma);
     if (fast) out.records = std::move(*fast);
     else out.records.reserve(std::min<uint64_t>(count, 1 << 16));
     for (uint64_t i = fast ? count : 0; i < count; ++i) {
@@ -459,25 +457,14 @@ SpectraFile read_spectra_h5(const std::string& path, const SpectraReadOptions& o
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError(path, "", std::strerror(errno));
   if (!S_ISREG(st.st_mode)) throw InputError(path, "", "not a regular file");
-  // A crash or hang inside libhdf5 on a crafted file stays in a child (store/isolated_read.h);
-  // a minute, plus a second per 10 MB, is far more than any real store needs.
-  // MUSPEC_H5_READ_TIMEOUT (seconds) overrides it.
-  double timeout_s = 60.0 + static_cast<double>(st.st_size) / 1e7;
-  if (const char* env = std::getenv("MUSPEC_H5_READ_TIMEOUT"); env != nullptr && std::atof(env) > 0) timeout_s = std::atof(env);
-  // The child tells whether the /summary columns failed it; this process then reads record by
-  // record and never runs that failing read (libhdf5 keeps what a failed read had converted).
-  constexpr const char* kColumnsFailed = "summary columns failed";
-  const std::string note = probe_in_child(
-      path,
-      [&]() -> std::string {
-        bool failed = false;
-        read_in_process(path, options, &failed);
-        return failed ? kColumnsFailed : "";
-      },
-      timeout_s);
-  SpectraReadOptions own = options;
-  if (note == kColumnsFailed) own.summary_columns = false;
-  return read_in_process(path, own);
+  // A crash or hang inside libhdf5 on a crafted file stays in a child (store/isolated_read.h),
+  // which sends the records it read (store/store_transport.h): this process never runs libhdf5
+  // on the file, so libhdf5's failure paths (which keep what they had allocated) stay there too.
+  SpectraFileReceiver received(path, options.sigma);
+  const bool read_there = read_in_child(
+      path, [&](ChildChannel& channel) { send_spectra_file(read_in_process(path, options), [&](const std::string& m) { channel.send(m); }); },
+      [&](std::string&& message) { received.take(std::move(message)); }, isolated_read_timeout_s(st.st_size));
+  return read_there ? received.finish() : read_in_process(path, options);
 }
 
 }  // namespace muspec

@@ -63,10 +63,6 @@ struct SpectraReadOptions {
   /// analysed records empty, reading only their summaries (fast; fit needs no more). Stores
   /// read record by record still fill sigma in.
   bool sigma = true;
-  /// false: read record by record even where /summary is marked complete. read_spectra_h5 sets
-  /// it for its own read when its isolated child found the columns damaged, so that libhdf5's
-  /// failing column read (which keeps what it had converted) runs only in the child.
-  bool summary_columns = true;
 };
 
 /// Reads a file written by write_spectra_h5. The file is untrusted: throws InputError naming
@@ -92,5 +88,11 @@ SpectraFile read_spectra_h5(const std::string& path, const SpectraReadOptions& o
 ///    sigma_max and frobenius give (relative tolerance 1e-9; x / 0 is inf, 0 / 0 NaN).
 ///    Unanalysed records (empty sigma) may hold any other summary numbers (NaN included).
 std::string spectrum_record_problem(const SpectrumRecord& r);
+
+/// The rules every record read_spectra_h5 returns obeys: spectrum_record_problem, and layer-metric
+/// counts between -1 and the number of singular values. With `sigma_read` false (a summaries-only
+/// read), a record whose sigma was left empty may count up to min(rows, cols) values below the
+/// floor and in its metrics.
+std::string read_record_problem(const SpectrumRecord& r, bool sigma_read);
 
 }  // namespace muspec

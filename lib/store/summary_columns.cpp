@@ -1,7 +1,13 @@
 #include "store/summary_columns.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "core/byte_codec.h"
 #include "core/error.h"
 #include "store/h5.h"
+#include "store/isolated_read.h"
 
 namespace muspec {
 
@@ -27,11 +33,8 @@ std::vector<double> read_numeric_column(hid_t group, const std::string& name, si
   return v;
 }
 
-}  // namespace
-
-std::map<std::string, std::vector<double>> read_summary_columns(const std::string& path,
-                                                               const std::vector<std::string>& names,
-                                                               size_t rows) {
+std::map<std::string, std::vector<double>> read_in_process(const std::string& path, const std::vector<std::string>& names,
+                                                           size_t rows) {
   h5::init();
   std::map<std::string, std::vector<double>> out;
   try {
@@ -51,6 +54,47 @@ std::map<std::string, std::vector<double>> read_summary_columns(const std::strin
     throw InputError(path, "", e.what());
   }
   return out;
+}
+
+/// The columns as one message (u32 count, then name and values each), and back: the receiver
+/// checks the names against those asked for and the lengths against `rows`.
+std::string encode_columns(const std::map<std::string, std::vector<double>>& columns) {
+  ByteWriter w;
+  w.u32(static_cast<uint32_t>(columns.size()));
+  for (const auto& [name, values] : columns) w.str(name), w.f64s(values);
+  return w.bytes();
+}
+
+void decode_columns(const std::string& message, const std::string& path, const std::vector<std::string>& names, size_t rows,
+                    std::map<std::string, std::vector<double>>& out) {
+  ByteReader r(message.data(), message.size());
+  try {
+    for (uint32_t n = r.count(8, "a column"), i = 0; i < n; ++i) {
+      std::string name = r.str();
+      std::vector<double> values = r.f64s();
+      if (std::find(names.begin(), names.end(), name) == names.end() || values.size() != rows || out.count(name))
+        throw ByteCodecError{"a column that was not asked for"};
+      out[name] = std::move(values);
+    }
+    if (r.left() != 0) throw ByteCodecError{"bytes past the columns"};
+  } catch (const ByteCodecError& e) {
+    throw InputError(path, "", "libhdf5 failed reading it (the reading process sent " + e.what + "): a corrupt or crafted HDF5 file");
+  }
+}
+
+}  // namespace
+
+std::map<std::string, std::vector<double>> read_summary_columns(const std::string& path,
+                                                               const std::vector<std::string>& names,
+                                                               size_t rows) {
+  struct stat st {};
+  const int64_t size = ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+  std::map<std::string, std::vector<double>> out;
+  // As read_spectra_h5: libhdf5 runs on the file in a child only (store/isolated_read.h).
+  const bool read_there = read_in_child(
+      path, [&](ChildChannel& channel) { channel.send(encode_columns(read_in_process(path, names, rows))); },
+      [&](std::string&& message) { decode_columns(message, path, names, rows, out); }, isolated_read_timeout_s(size));
+  return read_there ? out : read_in_process(path, names, rows);
 }
 
 }  // namespace muspec

@@ -183,26 +183,11 @@ SpectrumRecord record_from_columns(const Columns& c, size_t i) {
   return r;
 }
 
-// The checks the per-record reader applies (spectrum_record_problem and the layer-metric
-// counts), against `values`: sigma's length, or min(rows, cols) when sigma was not read.
-void check_record(SpectrumRecord& r, bool with_sigma) {
+// The checks the per-record reader applies (read_record_problem: spectrum_record_problem and the
+// layer-metric counts, against min(rows, cols) values when sigma was not read).
+void check_record(const SpectrumRecord& r, bool with_sigma) {
   if (r.nonfinite != 0 || r.rows <= 0 || r.cols <= 0) throw Failure("an analysed row is not analysable");
-  const int64_t values = std::min(r.rows, r.cols);
-  std::string problem;
-  if (with_sigma) {
-    problem = spectrum_record_problem(r);
-  } else {
-    // Without sigma the rules of an unanalysed record apply, plus below_floor <= min(rows, cols).
-    const int64_t below = r.summary.below_floor;
-    r.summary.below_floor = 0;
-    problem = spectrum_record_problem(r);
-    r.summary.below_floor = below;
-    if (below < 0 || below > values) problem = "below_floor out of range";
-  }
-  if (!problem.empty()) throw Failure(problem);
-  for (const LayerMetricField& m : layer_metric_fields())
-    if (!m.real && (r.layer_metrics.*m.count < -1 || r.layer_metrics.*m.count > values))
-      throw Failure(std::string(m.name) + " out of range");
+  if (std::string problem = read_record_problem(r, with_sigma); !problem.empty()) throw Failure(problem);
 }
 
 // Without sigma no record dataset is opened, so check /spectra's links in one pass instead: each
@@ -279,7 +264,7 @@ std::atomic<uint64_t> g_column_read_failures{0};
 uint64_t column_read_failures() { return g_column_read_failures.load(std::memory_order_relaxed); }
 
 std::optional<std::vector<SpectrumRecord>> read_records_from_summary(hid_t root, hid_t spectra, uint64_t count,
-                                                                      bool with_sigma, bool* failed) {
+                                                                      bool with_sigma) {
   // MUSPEC_H5_SUMMARY_READ=off reads record by record (benchmarks, debugging a store).
   if (const char* env = std::getenv("MUSPEC_H5_SUMMARY_READ"); env != nullptr && std::string(env) == "off") return std::nullopt;
   try {
@@ -292,7 +277,6 @@ std::optional<std::vector<SpectrumRecord>> read_records_from_summary(hid_t root,
     try {
       return read_all(root, spectra, count, with_sigma);
     } catch (const Failure&) {
-      if (failed != nullptr) *failed = true;
       g_column_read_failures.fetch_add(1, std::memory_order_relaxed);
       throw;
     }

@@ -39,11 +39,10 @@ void write_record_columns(hid_t summary_group, const std::vector<SpectrumRecord>
                           const std::vector<double>& levels);
 
 /// Reader: the `count` records from /summary (and sigma from /spectra when `with_sigma`), or
-/// nullopt when the store has no complete /summary or any check fails (see above); `*failed`
-/// (when given) is set when it was complete but a check or read failed. Without sigma,
+/// nullopt when the store has no complete /summary or any check fails (see above). Without sigma,
 /// analysed records come back with an empty sigma and everything else filled in.
 std::optional<std::vector<SpectrumRecord>> read_records_from_summary(hid_t root, hid_t spectra, uint64_t count,
-                                                                      bool with_sigma, bool* failed = nullptr);
+                                                                      bool with_sigma);
 
 /// How many column reads of complete /summary tables have failed in this process (tests check
 /// that a store whose columns are damaged is read around without running the failing read here).
