@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang into build-fuzz and runs each one after the other
 # for SECONDS (default 60). Usage: tools/fuzz.sh [SECONDS] [TARGET...]
-#   TARGET: fuzz_pickle fuzz_zip fuzz_safetensors fuzz_npy fuzz_torch fuzz_store fuzz_json fuzz_dcp fuzz_deepspeed fuzz_journal fuzz_discover (default: all)
+#   TARGET: fuzz_pickle fuzz_zip fuzz_safetensors fuzz_npy fuzz_torch fuzz_store fuzz_store_transport fuzz_json fuzz_dcp fuzz_deepspeed fuzz_journal fuzz_discover (default: all)
 # Environment: MUSPEC_FUZZ_BUILD_DIR (default build-fuzz), MUSPEC_FUZZ_ARGS (extra libFuzzer
 # flags, e.g. "-max_len=65536"). New inputs go to BUILD/corpus/TARGET (the seeds in
 # tests/fuzz/corpus/TARGET are read, never written); crashes to BUILD/artifacts/TARGET/;
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_pickle fuzz_zip fuzz_safetensors fuzz_npy fuzz_torch fuzz_store fuzz_json fuzz_dcp fuzz_deepspeed fuzz_journal fuzz_discover)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_pickle fuzz_zip fuzz_safetensors fuzz_npy fuzz_torch fuzz_store fuzz_store_transport fuzz_json fuzz_dcp fuzz_deepspeed fuzz_journal fuzz_discover)
 build=${MUSPEC_FUZZ_BUILD_DIR:-build-fuzz}
 
 if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
