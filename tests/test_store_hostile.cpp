@@ -208,13 +208,13 @@ TEST_CASE("store isolation: the child's error comes back whole, crashes and othe
     CHECK(e.reason().size() < long_reason.size());
     CHECK(long_reason.compare(0, e.reason().size(), e.reason()) == 0);
   }
-  // Anything other than an InputError: not finished, nothing thrown (the caller reads itself).
-  ChildRun other;
-  other([](ChildChannel& ch) {
-    ch.send("partial");
-    throw std::runtime_error("not an input error");
-  });
-  CHECK_FALSE(other.finished);
+  // Any other exception is an InputError too: this process never reads the file instead.
+  CHECK_THAT(child_error([](ChildChannel& ch) {
+               ch.send("partial");
+               throw std::runtime_error("out of something");
+             }),
+             Catch::Contains("/some/store.h5: reading it failed: out of something"));
+  CHECK_THAT(child_error([](ChildChannel&) { throw 42; }), Catch::Contains("reading it failed"));
   // A crash and a hang stay in the child.
   CHECK_THAT(child_error([](ChildChannel& ch) { ch.send("x"); std::abort(); }), Catch::Contains("libhdf5 crashed"));
   {  // a handler of this process (the scan's SIGBUS guard, say) does not run in the child
@@ -247,6 +247,7 @@ TEST_CASE("store isolation: bytes from the child that are not messages are refus
   CHECK_THAT(child_error(raw("M")), Catch::Contains("sent a report cut short"));
   // After its last report nothing may follow: the finished frame the child adds is one too many.
   CHECK_THAT(child_error(raw(header('F', 0))), Catch::Contains("sent bytes after its last report"));
+  CHECK_THAT(child_error([](ChildChannel&) { ::_exit(0); }), Catch::Contains("ended without a report"));
   // The documented layout is what child_frame writes.
   CHECK(muspec::child_frame('M', "abc") == header('M', 3) + "abc");
   // A message the receiver cannot use kills the child (which would otherwise run on) and propagates.

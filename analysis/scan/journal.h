@@ -7,7 +7,8 @@
 //             string options, i64 matrices
 //   entry   = u32 length, u64 checksum, payload: i64 matrix, u32 n, record*n, u32 k, issue*k
 //   record  = every SpectrumRecord field in declaration order (strings: u32 length + bytes;
-//             int64 / double as 8 bytes; bools as one byte; vectors: u32 count + items)
+//             int64 / double as 8 bytes; bools as one byte; vectors: u32 count + items), without
+//             the layer metrics (spectra/record_codec.h; recomputed from sigma on reading)
 //   issue   = string file, string tensor, string reason
 //
 // The checksum is 64-bit FNV-1a of the payload. The reader treats the file as untrusted: every

@@ -50,6 +50,12 @@ void send_frame(int fd, char tag, const std::string& payload) {
   if (!write_all(fd, h.data(), h.size()) || !write_all(fd, payload.data(), payload.size())) ::_exit(kProbeDone);
 }
 
+void send_error(int fd, const std::string& tensor, const std::string& reason) {
+  std::string report = tensor + '\0' + reason;
+  if (report.size() > kMaxErrorFrame) report.resize(kMaxErrorFrame);
+  send_frame(fd, kErrorFrame, report);
+}
+
 [[noreturn]] void run_child(const std::function<void(ChildChannel&)>& read, int report_fd) {
   // A crash here must end this process by its signal, for the parent to report: handlers the
   // parent installed (the scan's SIGBUS guard, a sanitizer's or fuzzer's reporter) would run
@@ -68,10 +74,11 @@ void send_frame(int fd, char tag, const std::string& payload) {
   } catch (const InputError& e) {
     // The parent throws this error without reading the file: libhdf5's failure paths (which
     // leak, and which crafted files reach) run only here.
-    std::string report = e.tensor() + '\0' + e.reason();
-    if (report.size() > kMaxErrorFrame) report.resize(kMaxErrorFrame);
-    send_frame(report_fd, kErrorFrame, report);
-  } catch (...) {  // any other failure: the parent's own read reports it
+    send_error(report_fd, e.tensor(), e.reason());
+  } catch (const std::exception& e) {  // out of memory, say: the parent must not read the file itself either
+    send_error(report_fd, "", std::string("reading it failed: ") + e.what());
+  } catch (...) {
+    send_error(report_fd, "", "reading it failed");
   }
   ::_exit(kProbeDone);  // no atexit handlers, no flushing of the parent's buffers
 }
@@ -228,7 +235,9 @@ bool read_in_child(const std::string& path, const std::function<void(ChildChanne
     if (sep != std::string::npos) throw InputError(path, e->substr(0, sep), e->substr(sep + 1));
     throw InputError(path, "", *e);  // cut at the cap before the separator
   }
-  return watch.frames().finished();
+  if (!watch.frames().finished())
+    throw InputError(path, "", "libhdf5 failed reading it (the reading process ended without a report): a corrupt or crafted HDF5 file");
+  return true;
 }
 
 }  // namespace muspec

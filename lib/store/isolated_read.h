@@ -36,8 +36,8 @@ class ChildChannel {
 };
 
 /// The pipe carries frames: a tag byte, a u64 little-endian length, the payload. kMessageFrame is
-/// a message for `receive`; kErrorFrame the InputError's tensor and reason (NUL-separated, at
-/// most kMaxErrorFrame bytes) when `read` threw one; kFinishedFrame (empty) when `read` returned.
+/// a message for `receive`; kErrorFrame an error's tensor and reason (NUL-separated, at most
+/// kMaxErrorFrame bytes) when `read` threw; kFinishedFrame (empty) when `read` returned.
 /// Nothing may follow an error or finished frame.
 inline constexpr char kMessageFrame = 'M', kErrorFrame = 'E', kFinishedFrame = 'F';
 inline constexpr uint64_t kMaxErrorFrame = 1 << 16;
@@ -66,12 +66,13 @@ class ChildFrameParser {
 /// Runs `read` in a forked child (stdout and stderr sent to /dev/null, crash signals at their
 /// default action) and waits at most `timeout_s` seconds for it to finish. Each message the child
 /// sends is handed to `receive` here, in order, as it arrives. Returns true when `read` returned
-/// in the child (every message it sent was received); false when no child was run
-/// (MUSPEC_H5_ISOLATION=off, for debugging and fuzzing libhdf5; no pipe or fork possible) or
-/// `read` threw something other than InputError there: the caller then reads in this process.
-/// Throws the child's InputError (same tensor and reason, at most 64 KB; file = path) when `read`
-/// threw one there, and InputError(path, "", reason) when the child crashed, exited otherwise,
-/// timed out (it is then killed) or sent bytes that are not messages. An exception from
+/// in the child (every message it sent was received); false when no child could be run
+/// (MUSPEC_H5_ISOLATION=off, for debugging and fuzzing libhdf5; no pipe or fork possible): the
+/// caller then reads in this process. Throws the child's InputError (same tensor and reason, at
+/// most 64 KB; file = path) when `read` threw one there, InputError(path, "", "reading it failed:
+/// <what>") for any other exception there (out of memory, say: this process does not read the
+/// file itself instead), and InputError(path, "", reason) when the child crashed, exited
+/// otherwise, timed out (it is then killed) or sent bytes that are not frames. An exception from
 /// `receive` kills the child and propagates. Call only while no other thread is inside libhdf5
 /// (a fork copies its locks).
 bool read_in_child(const std::string& path, const std::function<void(ChildChannel&)>& read,

@@ -71,6 +71,8 @@ struct SpectraReadOptions {
 /// inconsistent lengths. Unknown extra attributes and objects are ignored.
 /// A store whose /summary group is marked complete is read from its columns in one read per
 /// column (docs/spectra-h5.md), giving the same records as the record-by-record read.
+/// libhdf5 runs on the file only in a forked child, which sends the records back
+/// (store/isolated_read.h, store/store_transport.h); a crash or hang there is an InputError.
 SpectraFile read_spectra_h5(const std::string& path, const SpectraReadOptions& options = {});
 
 /// Consistency rules a stored record obeys (checked by both the writer and the reader);

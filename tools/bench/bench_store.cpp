@@ -5,7 +5,10 @@
 //                 without the /summary marker, and muspec before it, get)
 //   summary       the /summary columns plus each record's sigma (recommend, plan, ns eval, report)
 //   summary_only  the /summary columns without sigma (fit)
-// Each read includes the isolated probe (store/isolated_read.h), as the commands do.
+// Each read runs as the commands do: libhdf5 in a forked child that sends the records back
+// (store/isolated_read.h); each is also timed in-process (MUSPEC_H5_ISOLATION=off), the
+// reference for what the isolation costs. Peak memory: the reading process's and its child's
+// maximum resident set (getrusage).
 //
 //   muspec_bench_store [N] [K] [OUT_DIR] [R]    (defaults: 10000 1024 /tmp/muspec-bench-store 3)
 //   MUSPEC_BENCH_REUSE=1 reads an existing OUT_DIR/spectra.h5 instead of writing a new one.
@@ -20,9 +23,11 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -76,19 +81,30 @@ muspec::SpectrumRecord synthetic_record(size_t i, size_t n, int64_t k) {
 
 }  // namespace
 
-/// One timed read of `store` in this process: prints "milliseconds records".
-int read_once(const std::string& mode, const std::string& store) {
+/// One timed read of `store` in this process: prints "milliseconds records peak_kb child_peak_kb".
+int read_once(const std::string& mode, const std::string& store, bool isolated) {
   if (mode == "by_record") ::setenv("MUSPEC_H5_SUMMARY_READ", "off", 1);
+  if (!isolated) ::setenv("MUSPEC_H5_ISOLATION", "off", 1);
   muspec::SpectraReadOptions options;
   options.sigma = mode != "summary_only";
   size_t n = 0;
   const double ms = time_ms([&] { n = muspec::read_spectra_h5(store, options).records.size(); });
-  std::printf("%.3f %zu\n", ms, n);
+  rusage self {}, children {};
+  ::getrusage(RUSAGE_SELF, &self);
+  ::getrusage(RUSAGE_CHILDREN, &children);
+  std::printf("%.3f %zu %ld %ld\n", ms, n, self.ru_maxrss, children.ru_maxrss);
   return 0;
 }
 
+struct Timings {
+  std::vector<double> ms, peak_mb, child_peak_mb;
+  nlohmann::json summary() const {
+    return {{"ms", median(ms)}, {"peak_mb", median(peak_mb)}, {"child_peak_mb", median(child_peak_mb)}};
+  }
+};
+
 int main(int argc, char** argv) {
-  if (argc == 4 && std::string(argv[1]) == "--read") return read_once(argv[2], argv[3]);
+  if (argc == 5 && std::string(argv[1]) == "--read") return read_once(argv[2], argv[3], std::string(argv[4]) == "isolated");
   const size_t n = argc > 1 ? std::stoul(argv[1]) : 10000;
   const int64_t k = argc > 2 ? std::stol(argv[2]) : 1024;
   const std::filesystem::path dir = argc > 3 ? argv[3] : "/tmp/muspec-bench-store";
@@ -105,27 +121,28 @@ int main(int argc, char** argv) {
   // Each read runs in a fresh process (this program, "--read MODE PATH"), as in the commands:
   // reading again in one process that already holds freed records makes the isolated probe's
   // forked child pay for copy-on-write pages, which no command does.
-  std::vector<double> by_record, summary, summary_only;
+  std::map<std::string, Timings> timings;  // "MODE isolated" / "MODE in_process"
   size_t records = 0;
   for (int round = 0; round < rounds; ++round)
-    for (const char* mode : {"by_record", "summary", "summary_only"}) {
-      const std::string cmd = "/proc/" + std::to_string(::getpid()) + "/exe --read " + mode + " '" + store + "'";
-      FILE* p = ::popen(cmd.c_str(), "r");
-      double ms = NAN;
-      unsigned long n_read = 0;
-      if (p == nullptr || std::fscanf(p, "%lf %lu", &ms, &n_read) != 2) return std::cerr << "cannot run " << cmd << "\n", 1;
-      ::pclose(p);
-      records = n_read;
-      (mode[0] == 'b' ? by_record : mode[7] == '_' ? summary_only : summary).push_back(ms);
-    }
-  std::cout << nlohmann::json{{"records", records},
-                              {"sigma_per_record", k},
-                              {"store_bytes", std::filesystem::file_size(store)},
-                              {"rounds", rounds},
-                              {"by_record_ms", median(by_record)},
-                              {"summary_ms", median(summary)},
-                              {"summary_only_ms", median(summary_only)}}
-                   .dump()
-            << "\n";
+    for (const char* mode : {"by_record", "summary", "summary_only"})
+      for (const char* how : {"isolated", "in_process"}) {
+        const std::string cmd = "/proc/" + std::to_string(::getpid()) + "/exe --read " + mode + " '" + store + "' " + how;
+        FILE* p = ::popen(cmd.c_str(), "r");
+        double ms = NAN;
+        unsigned long n_read = 0;
+        long peak_kb = 0, child_kb = 0;
+        if (p == nullptr || std::fscanf(p, "%lf %lu %ld %ld", &ms, &n_read, &peak_kb, &child_kb) != 4)
+          return std::cerr << "cannot run " << cmd << "\n", 1;
+        ::pclose(p);
+        records = n_read;
+        Timings& t = timings[std::string(mode) + " " + how];
+        t.ms.push_back(ms), t.peak_mb.push_back(peak_kb / 1024.0), t.child_peak_mb.push_back(child_kb / 1024.0);
+      }
+  nlohmann::json out{{"records", records}, {"sigma_per_record", k}, {"store_bytes", std::filesystem::file_size(store)}, {"rounds", rounds}};
+  for (const char* mode : {"by_record", "summary", "summary_only"}) {
+    const Timings &iso = timings[std::string(mode) + " isolated"], &direct = timings[std::string(mode) + " in_process"];
+    out[mode] = {{"isolated", iso.summary()}, {"in_process", direct.summary()}, {"isolated_over_in_process", median(iso.ms) / median(direct.ms)}};
+  }
+  std::cout << out.dump() << "\n";
   return 0;
 }
