@@ -11,6 +11,8 @@ MUSPEC_EXTRA_PACKAGES="python3-torch chromium r-base-core r-cran-powerlaw libope
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 if [ "${MUSPEC_SKIP_SANITIZERS:-0}" != "1" ]; then
   MUSPEC_BUILD_DIR=build-asan tools/setup.sh -DCMAKE_BUILD_TYPE=Debug -DMUSPEC_SANITIZE=ON -DMUSPEC_BUILD_BENCH=OFF
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
+  # No leak suppressions: muspec never runs libhdf5 on an untrusted store in its own process
+  # (lib/store/isolated_read.h), so what libhdf5 keeps on malformed files stays in the child.
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
 fi
