@@ -157,6 +157,10 @@ class ChildWatch {
 
 }  // namespace
 
+InputError child_sent_damaged(const std::string& path, const std::string& what) {
+  return InputError(path, "", "libhdf5 failed reading it (the reading process sent " + what + "): a corrupt or crafted HDF5 file");
+}
+
 double isolated_read_timeout_s(int64_t file_bytes) {
   if (const char* env = std::getenv("MUSPEC_H5_READ_TIMEOUT"); env != nullptr && std::atof(env) > 0) return std::atof(env);
   return 60.0 + static_cast<double>(std::max<int64_t>(file_bytes, 0)) / 1e7;
@@ -228,8 +232,7 @@ bool read_in_child(const std::string& path, const std::function<void(ChildChanne
     throw InputError(path, "", "libhdf5 failed reading it (the reading process exited with status " +
                                    std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + "): a corrupt or crafted HDF5 file");
   if (!watch.frames().malformed().empty())
-    throw InputError(path, "", "libhdf5 failed reading it (the reading process sent " + watch.frames().malformed() +
-                                   "): a corrupt or crafted HDF5 file");
+    throw child_sent_damaged(path, watch.frames().malformed());
   if (const std::string* e = watch.frames().error()) {
     const size_t sep = e->find('\0');
     if (sep != std::string::npos) throw InputError(path, e->substr(0, sep), e->substr(sep + 1));

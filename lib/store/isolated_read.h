@@ -14,6 +14,8 @@
 #include <functional>
 #include <string>
 
+#include "core/error.h"
+
 namespace muspec {
 
 /// How long a child may take to read a store of `file_bytes`: a minute plus a second per 10 MB,
@@ -62,6 +64,10 @@ class ChildFrameParser {
   std::string pending_, error_, malformed_;
   bool finished_ = false, has_error_ = false;
 };
+
+/// The InputError for a child that sent `what` (a description, e.g. "a damaged record: ...")
+/// where a well-formed report was due; receivers of its messages throw it too.
+InputError child_sent_damaged(const std::string& path, const std::string& what);
 
 /// Runs `read` in a forked child (stdout and stderr sent to /dev/null, crash signals at their
 /// default action) and waits at most `timeout_s` seconds for it to finish. Each message the child

@@ -5,6 +5,7 @@
 #include "core/byte_codec.h"
 #include "core/error.h"
 #include "spectra/record_codec.h"
+#include "store/isolated_read.h"
 
 namespace muspec {
 
@@ -31,7 +32,7 @@ void send_spectra_file(const SpectraFile& file, const std::function<void(const s
 }
 
 void SpectraFileReceiver::damaged(const std::string& what) const {
-  throw InputError(path_, "", "libhdf5 failed reading it (the reading process sent " + what + "): a corrupt or crafted HDF5 file");
+  throw child_sent_damaged(path_, what);
 }
 
 void SpectraFileReceiver::take(std::string&& message) {

@@ -78,7 +78,7 @@ void decode_columns(const std::string& message, const std::string& path, const s
     }
     if (r.left() != 0) throw ByteCodecError{"bytes past the columns"};
   } catch (const ByteCodecError& e) {
-    throw InputError(path, "", "libhdf5 failed reading it (the reading process sent " + e.what + "): a corrupt or crafted HDF5 file");
+    throw child_sent_damaged(path, e.what);
   }
 }
 
